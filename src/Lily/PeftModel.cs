@@ -1,0 +1,111 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lily;
+
+/// <summary>
+/// Entry points: inject adapters into a TorchSharp model (<see cref="Create{TModel}"/>) or load
+/// saved ones into it. The result, a <see cref="PeftModel{TModel}"/>, is a handle on the same
+/// model object, now carrying adapters; keep calling the model as before.
+/// </summary>
+public static class PeftModel
+{
+    /// <summary>
+    /// Freezes <paramref name="model"/> and replaces every Linear layer matched by the config's
+    /// target modules with the config's adapter layer, in place.
+    /// </summary>
+    /// <typeparam name="TModel">The model's type, kept so <see cref="PeftModel{TModel}.Model"/> stays typed.</typeparam>
+    /// <param name="model">Any TorchSharp module tree.</param>
+    /// <param name="config">The method and its settings (<see cref="LoraConfig"/>, <see cref="LilyConfig"/>).</param>
+    /// <param name="loggerFactory">Receives a summary of what was injected; nothing is logged in forward.</param>
+    /// <exception cref="ArgumentException">The config is invalid, or no module matches it; the model is unchanged.</exception>
+    public static PeftModel<TModel> Create<TModel>(TModel model, PeftConfig config, ILoggerFactory? loggerFactory = null)
+        where TModel : nn.Module
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Lily.PeftModel");
+
+        var modules = ModuleTree.Walk(model).ToList();
+        if (modules.Any(m => m.Module is AdapterLinear))
+            throw new ArgumentException("The model already carries adapters; call Unload() on its PeftModel first.", nameof(model));
+
+        var targets = FindTargets(modules, config);
+        var saved = FindModulesToSave(modules, config, targets);
+
+        // Build every adapter before touching the model: a failure here leaves it as it was.
+        var builder = config.CreateBuilder();
+        var built = targets.Select(t =>
+        {
+            var linear = (Linear)t.Module;
+            return new AdaptedModule(t.Path, t.Parent!, t.Name, builder.Build(t.Path, linear, AdapterDtype(linear, config)));
+        }).ToList();
+
+        var originalRequiresGrad = new Dictionary<string, bool>();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            originalRequiresGrad[name] = p.requires_grad;
+            p.requires_grad = false;
+        }
+        foreach (var a in built) ModuleTree.ReplaceChild(a.Parent, a.Name, a.Layer);
+        foreach (var m in saved)
+            foreach (var p in m.Module.parameters()) p.requires_grad = true;
+
+        logger.LogInformation("Injected {Method} into {Count} modules: {Paths}", config.PeftType, built.Count, string.Join(", ", built.Select(b => b.Path)));
+        builder.LogSummary(logger);
+        if (saved.Count > 0)
+            logger.LogInformation("Trained in full and saved with the adapter: {Paths}", string.Join(", ", saved.Select(s => s.Path)));
+
+        var peft = new PeftModel<TModel>(model, config, built, saved.Select(s => s.Path).ToList(), originalRequiresGrad);
+        logger.LogInformation("{Summary}", peft.GetParameterSummary());
+        return peft;
+    }
+
+    private static List<ModuleTree.Node> FindTargets(List<ModuleTree.Node> modules, PeftConfig config)
+    {
+        var matcher = TargetModuleMatcher.ForTargets(config);
+        var targets = new List<ModuleTree.Node>();
+        foreach (var node in modules)
+        {
+            if (node.Parent is null || !matcher.IsMatch(node.Path)) continue;
+            if (node.Module is not Linear)
+                throw new ArgumentException(
+                    $"Target module '{node.Path}' is a {node.Module.GetType().Name}; {config.PeftType} adapts only Linear layers. " +
+                    "Narrow target modules so they name Linear layers only.", nameof(config));
+            targets.Add(node);
+        }
+        if (targets.Count == 0)
+        {
+            var linears = modules.Where(m => m.Module is Linear).Select(m => m.Path).ToList();
+            throw new ArgumentException(
+                $"No module of the model matches target modules {matcher}. " +
+                (linears.Count == 0
+                    ? "The model has no Linear layers."
+                    : $"Its Linear layers are: {string.Join(", ", linears)}."),
+                nameof(config));
+        }
+        return targets;
+    }
+
+    private static List<ModuleTree.Node> FindModulesToSave(List<ModuleTree.Node> modules, PeftConfig config, List<ModuleTree.Node> targets)
+    {
+        if (config.ModulesToSave is not { Count: > 0 } names) return [];
+        var matcher = TargetModuleMatcher.ForNames(names);
+        var saved = modules.Where(m => m.Parent is not null && matcher.IsMatch(m.Path)).ToList();
+        if (saved.Count == 0)
+            throw new ArgumentException($"No module of the model matches modules to save {matcher}.", nameof(config));
+        var overlap = saved.FirstOrDefault(s => targets.Any(t => t.Path == s.Path || t.Path.StartsWith(s.Path + ".", StringComparison.Ordinal)));
+        if (overlap is not null)
+            throw new ArgumentException($"Module '{overlap.Path}' is both trained in full (modules to save) and adapted; choose one.", nameof(config));
+        return saved;
+    }
+
+    private static ScalarType AdapterDtype(Linear layer, PeftConfig config)
+    {
+        var dtype = layer.weight!.dtype;
+        return config.AutocastAdapterDtype && dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
+    }
+}

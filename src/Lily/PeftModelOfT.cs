@@ -1,0 +1,129 @@
+using static TorchSharp.torch;
+
+namespace Lily;
+
+/// <summary>
+/// A model carrying adapters: the model object itself (<see cref="Model"/>, changed in place),
+/// the config, and the operations on its adapters — counting, disabling, merging, removing,
+/// saving. Create one with <see cref="PeftModel.Create{TModel}"/>.
+/// </summary>
+/// <typeparam name="TModel">The model's type.</typeparam>
+public sealed class PeftModel<TModel> where TModel : nn.Module
+{
+    // By parameter path, not object: moving the model to another device makes new Parameter objects.
+    private readonly IReadOnlyDictionary<string, bool> originalRequiresGrad;
+    private bool unloaded;
+
+    internal PeftModel(TModel model, PeftConfig config, IReadOnlyList<AdaptedModule> adapters,
+        IReadOnlyList<string> modulesToSave, IReadOnlyDictionary<string, bool> originalRequiresGrad)
+    {
+        Model = model;
+        Config = config;
+        AdaptedModules = adapters;
+        ModulesToSavePaths = modulesToSave;
+        this.originalRequiresGrad = originalRequiresGrad;
+    }
+
+    /// <summary>The model, with adapter layers in place of the targeted Linear layers.</summary>
+    public TModel Model { get; }
+
+    /// <summary>The config the adapters were created from.</summary>
+    public PeftConfig Config { get; }
+
+    /// <summary>The adapter layers, in the model's traversal order.</summary>
+    public IReadOnlyList<AdaptedModule> AdaptedModules { get; }
+
+    /// <summary>Paths of modules trained in full and saved with the adapter (<see cref="PeftConfig.ModulesToSave"/>).</summary>
+    public IReadOnlyList<string> ModulesToSavePaths { get; }
+
+    /// <summary>
+    /// The parameters to optimise: every parameter that requires gradients, each tensor once.
+    /// Build the optimizer after moving the model to its device (moving makes new parameters).
+    /// </summary>
+    public IReadOnlyList<Parameter> TrainableParameters() =>
+        Model.parameters().Where(p => p.requires_grad).Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>().ToList();
+
+    /// <summary>Trainable and total parameter counts (shared tensors once) and a row per adapted module.</summary>
+    public ParameterSummary GetParameterSummary() =>
+        ParameterSummary.Of(Model, AdaptedModules.Select(a => (a.Path, a.Layer)).ToList());
+
+    /// <summary>
+    /// Turns every adapter off until the returned scope is disposed: inside it, the model computes
+    /// exactly what the base model computes. Scopes nest.
+    /// </summary>
+    public IDisposable DisableAdapters()
+    {
+        ThrowIfUnloaded();
+        var previous = AdaptedModules.Select(a => a.Layer.AdapterDisabled).ToArray();
+        foreach (var a in AdaptedModules) a.Layer.AdapterDisabled = true;
+        return new Restore(() =>
+        {
+            for (int i = 0; i < previous.Length; i++) AdaptedModules[i].Layer.AdapterDisabled = previous[i];
+        });
+    }
+
+    /// <summary>Folds every adapter into its base weight (LoRA). Forward then costs what the base model costs.</summary>
+    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
+    public void Merge()
+    {
+        ThrowIfUnloaded();
+        var blocker = AdaptedModules.FirstOrDefault(a => !a.Layer.CanMerge);
+        if (blocker is not null)
+        {
+            try { blocker.Layer.Merge(); }
+            catch (NotSupportedException e) { throw new NotSupportedException($"Cannot merge '{blocker.Path}': {e.Message}", e); }
+        }
+        foreach (var a in AdaptedModules) a.Layer.Merge();
+    }
+
+    /// <summary>Undoes <see cref="Merge"/>, restoring the base weights (up to float rounding).</summary>
+    public void Unmerge()
+    {
+        ThrowIfUnloaded();
+        foreach (var a in AdaptedModules.Where(a => a.Layer.Merged)) a.Layer.Unmerge();
+    }
+
+    /// <summary>
+    /// Merges every adapter, then removes the adapter layers: the model holds plain Linear layers
+    /// whose weights include the updates.
+    /// </summary>
+    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
+    public TModel MergeAndUnload()
+    {
+        Merge();
+        return Unload();
+    }
+
+    /// <summary>
+    /// Removes the adapter layers: each parent gets its original Linear back, and every parameter's
+    /// <c>requires_grad</c> is restored to what it was before injection. Unmerged updates are dropped.
+    /// This handle is unusable afterwards.
+    /// </summary>
+    public TModel Unload()
+    {
+        ThrowIfUnloaded();
+        foreach (var a in AdaptedModules) ModuleTree.ReplaceChild(a.Parent, a.Name, a.Layer.BaseLayer);
+        foreach (var (name, p) in Model.named_parameters())
+        {
+            if (originalRequiresGrad.TryGetValue(name, out bool requiresGrad)) p.requires_grad = requiresGrad;
+        }
+        unloaded = true;
+        return Model;
+    }
+
+    private void ThrowIfUnloaded()
+    {
+        if (unloaded) throw new InvalidOperationException("The adapters were unloaded from this model; create a new PeftModel to adapt it again.");
+    }
+
+    private sealed class Restore(Action action) : IDisposable
+    {
+        private Action? action = action;
+
+        public void Dispose()
+        {
+            action?.Invoke();
+            action = null;
+        }
+    }
+}

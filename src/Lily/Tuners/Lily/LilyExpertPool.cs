@@ -1,0 +1,49 @@
+using static TorchSharp.torch;
+
+namespace Lily;
+
+/// <summary>
+/// The pool of E up-projection experts that all Lily layers of one target type share.
+/// The weight is stored as PEFT stores <c>lily_B.weight</c>: <c>[E·r, d_out]</c>, expert-major,
+/// so expert e is rows <c>e·r … e·r + r − 1</c> and a view gives <c>[E, r, d_out]</c> for free.
+/// Starts at zero, so every layer's update starts at zero.
+/// </summary>
+/// <remarks>
+/// Forward combines experts: given mixture weights <c>[..., E]</c> it returns
+/// <c>Σ_e p_e B_e</c> as <c>[..., r, d_out]</c>, one matmul over the flattened pool.
+/// </remarks>
+public sealed class LilyExpertPool : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+
+    /// <summary>Creates a zero pool of <paramref name="experts"/> experts of shape <c>[r, outFeatures]</c>.</summary>
+    public LilyExpertPool(int experts, int r, long outFeatures, Device device, ScalarType dtype)
+        : base(nameof(LilyExpertPool))
+    {
+        Experts = experts;
+        Rank = r;
+        OutFeatures = outFeatures;
+        weight = new Parameter(zeros(experts * (long)r, outFeatures, dtype: dtype, device: device));
+        RegisterComponents();
+    }
+
+    /// <summary>Number of experts E.</summary>
+    public int Experts { get; }
+
+    /// <summary>Rank r of each expert.</summary>
+    public int Rank { get; }
+
+    /// <summary>Output features of each expert.</summary>
+    public long OutFeatures { get; }
+
+    /// <summary>The pool as stored, <c>[E·r, d_out]</c>.</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>Mixes the experts: <c>[..., E]</c> weights → <c>[..., r, d_out]</c>.</summary>
+    public override Tensor forward(Tensor mixture)
+    {
+        var lead = mixture.shape[..^1];
+        var combined = mixture.reshape(-1, Experts).matmul(weight.view(Experts, Rank * OutFeatures));
+        return combined.view([.. lead, Rank, OutFeatures]);
+    }
+}

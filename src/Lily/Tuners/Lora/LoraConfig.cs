@@ -1,0 +1,53 @@
+namespace Lily;
+
+/// <summary>How LoRA's factors start. In every case <c>B = 0</c>, so the adapter starts as a no-op.</summary>
+public enum LoraInit
+{
+    /// <summary>A is kaiming-uniform with a = √5 (as <c>nn.Linear</c>), PEFT's default (<c>init_lora_weights=True</c>).</summary>
+    KaimingUniform,
+
+    /// <summary>A is normal with standard deviation 1/r (PEFT's <c>init_lora_weights="gaussian"</c>).</summary>
+    Gaussian,
+}
+
+/// <summary>
+/// Low-rank adaptation (LoRA, Hu et al. 2021): every adapted layer <c>y = W x + b</c> gains
+/// <c>scaling · B A x</c> with its own A <c>[r, d_in]</c> and B <c>[d_out, r]</c>.
+/// Defaults are PEFT's: r = 8, alpha = 8, dropout = 0.
+/// </summary>
+public sealed record LoraConfig : PeftConfig
+{
+    /// <summary>Rank of the update. PEFT's <c>r</c>; must be at least 1.</summary>
+    public int R { get; init; } = 8;
+
+    /// <summary>Numerator of the scaling <c>alpha / r</c> (or <c>alpha / √r</c>). PEFT's <c>lora_alpha</c>.</summary>
+    public double LoraAlpha { get; init; } = 8;
+
+    /// <summary>Dropout applied to the adapter's input while training, in [0, 1). PEFT's <c>lora_dropout</c>.</summary>
+    public double LoraDropout { get; init; }
+
+    /// <summary>Scale by <c>alpha / √r</c> instead of <c>alpha / r</c> (rank-stabilised LoRA). PEFT's <c>use_rslora</c>.</summary>
+    public bool UseRsLora { get; init; }
+
+    /// <summary>Initialisation of A. PEFT's <c>init_lora_weights</c>.</summary>
+    public LoraInit InitLoraWeights { get; init; } = LoraInit.KaimingUniform;
+
+    /// <inheritdoc />
+    public override string PeftType => "LORA";
+
+    /// <summary>The multiplier applied to <c>B A x</c>.</summary>
+    public double Scaling => UseRsLora ? LoraAlpha / Math.Sqrt(R) : LoraAlpha / R;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
+        Require(double.IsFinite(LoraAlpha), nameof(LoraAlpha), $"must be finite (got {LoraAlpha}).");
+        Require(LoraDropout >= 0 && LoraDropout < 1, nameof(LoraDropout), $"must be in [0, 1) (got {LoraDropout}).");
+        Require(Enum.IsDefined(InitLoraWeights), nameof(InitLoraWeights), $"is not a known initialisation ({InitLoraWeights}).");
+    }
+
+    /// <inheritdoc />
+    public override AdapterBuilder CreateBuilder() => new LoraBuilder(this);
+}

@@ -1,0 +1,94 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lily;
+
+/// <summary>
+/// A Linear layer with a LoRA update: <c>y = W x + b + scaling · B (A dropout(x))</c>.
+/// A is <c>lora_A</c> (<c>[r, d_in]</c>), B is <c>lora_B</c> (<c>[d_out, r]</c>, zero at start),
+/// the names PEFT uses, so parameter paths match PEFT's state-dict keys.
+/// </summary>
+public sealed class LoraLinear : AdapterLinear
+{
+    private readonly Linear lora_A;
+    private readonly Linear lora_B;
+    private readonly nn.Module<Tensor, Tensor> lora_dropout;
+
+    /// <summary>Wraps <paramref name="baseLayer"/> with a fresh rank-<paramref name="r"/> update.</summary>
+    /// <param name="baseLayer">The frozen layer.</param>
+    /// <param name="r">Rank of the update.</param>
+    /// <param name="scaling">Multiplier of <c>B A x</c> (alpha / r, or alpha / √r for rsLoRA).</param>
+    /// <param name="dropout">Dropout probability on the adapter's input.</param>
+    /// <param name="init">How A starts (B always starts at zero).</param>
+    /// <param name="dtype">dtype of A and B.</param>
+    public LoraLinear(Linear baseLayer, int r, double scaling, double dropout, LoraInit init, ScalarType dtype)
+        : base(nameof(LoraLinear), baseLayer)
+    {
+        var device = baseLayer.weight!.device;
+        Rank = r;
+        Scaling = scaling;
+        lora_A = nn.Linear(baseLayer.in_features, r, hasBias: false, device: device, dtype: dtype);
+        lora_B = nn.Linear(r, baseLayer.out_features, hasBias: false, device: device, dtype: dtype);
+        lora_dropout = dropout > 0 ? nn.Dropout(dropout) : nn.Identity();
+        using (no_grad())
+        {
+            if (init == LoraInit.Gaussian)
+                nn.init.normal_(lora_A.weight!, 0, 1.0 / r);
+            else
+                nn.init.kaiming_uniform_(lora_A.weight!, a: Math.Sqrt(5));
+            nn.init.zeros_(lora_B.weight!);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>Rank of the update.</summary>
+    public int Rank { get; }
+
+    /// <summary>Multiplier of <c>B A x</c>.</summary>
+    public double Scaling { get; }
+
+    /// <summary>The down-projection A, <c>[r, d_in]</c>.</summary>
+    public Linear LoraA => lora_A;
+
+    /// <summary>The up-projection B, <c>[d_out, r]</c>.</summary>
+    public Linear LoraB => lora_B;
+
+    /// <inheritdoc />
+    public override ScalarType AdapterDtype => lora_A.weight!.dtype;
+
+    /// <inheritdoc />
+    public override bool CanMerge => true;
+
+    /// <inheritdoc />
+    protected override Tensor Delta(Tensor x) =>
+        lora_B.forward(lora_A.forward(lora_dropout.forward(x))).mul_(Scaling);
+
+    /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
+    public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
+
+    /// <inheritdoc />
+    public override void Merge()
+    {
+        if (Merged) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var w = BaseLayer.weight!;
+            w.add_(DeltaWeight().to(w.dtype, w.device));
+        }
+        Merged = true;
+    }
+
+    /// <inheritdoc />
+    public override void Unmerge()
+    {
+        if (!Merged) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var w = BaseLayer.weight!;
+            w.sub_(DeltaWeight().to(w.dtype, w.device));
+        }
+        Merged = false;
+    }
+}
