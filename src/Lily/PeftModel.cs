@@ -43,6 +43,11 @@ public static class PeftModel
             var linear = (Linear)t.Module;
             return new AdaptedModule(t.Path, t.Parent!, t.Name, builder.Build(t.Path, linear, AdapterDtype(linear, config)));
         }).ToList();
+        foreach (var a in built)
+        {
+            if (ModuleTree.CannotReplace(a.Parent, a.Name, a.Layer.BaseLayer, a.Layer.GetType()) is string why)
+                throw new ArgumentException($"Cannot adapt '{a.Path}': {why}.", nameof(model));
+        }
 
         var originalRequiresGrad = new Dictionary<string, bool>();
         foreach (var (name, p) in model.named_parameters())
@@ -75,6 +80,11 @@ public static class PeftModel
                 throw new ArgumentException(
                     $"Target module '{node.Path}' is a {node.Module.GetType().Name}; {config.PeftType} adapts only Linear layers. " +
                     "Narrow target modules so they name Linear layers only.", nameof(config));
+            var twin = targets.FirstOrDefault(t => ReferenceEquals(t.Module, node.Module));
+            if (twin is not null)
+                throw new ArgumentException(
+                    $"Target modules '{twin.Path}' and '{node.Path}' are the same Linear object; adapting a layer shared between two places is not supported.",
+                    "model");
             targets.Add(node);
         }
         if (targets.Count == 0)

@@ -29,14 +29,16 @@ internal sealed class TargetModuleMatcher
         config.TargetModulesRegex is { Length: > 0 } pattern ? ForRegex(pattern) : ForNames(config.TargetModules ?? []);
 
     /// <summary>True when <paramref name="path"/> is targeted.</summary>
-    public bool IsMatch(string path)
+    public bool IsMatch(string path) => MatchedEntry(path) is not null;
+
+    /// <summary>
+    /// The entry that targets <paramref name="path"/>: the last list entry it matches (as PEFT's
+    /// Lily grouping takes the last match), or the pattern itself for a regex; null if none.
+    /// </summary>
+    public string? MatchedEntry(string path)
     {
-        if (regex is not null) return regex.IsMatch(path);
-        foreach (var name in names!)
-        {
-            if (path == name || path.EndsWith("." + name, StringComparison.Ordinal)) return true;
-        }
-        return false;
+        if (regex is not null) return regex.IsMatch(path) ? regex.ToString() : null;
+        return names!.LastOrDefault(name => path == name || path.EndsWith("." + name, StringComparison.Ordinal));
     }
 
     /// <inheritdoc />

@@ -78,4 +78,32 @@ public class ParameterCountTests
         summary.Modules[0].Should().Be(new AdaptedModuleSummary("proj.0", "LilyLinear", 4, 4, 4, 24));
         summary.ToTable().Should().Contain("proj.1").And.EndWith(summary.ToString());
     }
+
+    [Fact]
+    public void Groups_follow_peft_by_matched_entry_and_shape()
+    {
+        // A list entry is a target type: q_proj and v_proj never share, even with equal shapes.
+        var listed = PeftModel.Create(new ToyModel(2, 6, 8, 3), new LilyConfig { TargetModules = ["q_proj", "v_proj"], R = 2, StrideA = 2 });
+        var byPath = listed.AdaptedModules.ToDictionary(a => a.Path, a => (LilyLinear)a.Layer);
+        byPath["layers.0.q_proj"].LilyA.Should().BeSameAs(byPath["layers.1.q_proj"].LilyA);
+        byPath["layers.0.q_proj"].LilyB.Should().NotBeSameAs(byPath["layers.0.v_proj"].LilyB);
+
+        // A regex is one target type, as in PEFT: layers of equal shape share, layers of another shape do not.
+        var regex = PeftModel.Create(new ToyModel(2, 6, 8, 3), new LilyConfig { TargetModulesRegex = @".*\.(q_proj|v_proj|fc1)", R = 2, StrideA = 2 });
+        var r = regex.AdaptedModules.ToDictionary(a => a.Path, a => (LilyLinear)a.Layer);
+        r["layers.0.q_proj"].LilyB.Should().BeSameAs(r["layers.1.v_proj"].LilyB);
+        r["layers.0.q_proj"].LilyA.Should().BeSameAs(r["layers.0.v_proj"].LilyA, "traversal order q0, v0 fills the first A block of stride 2");
+        r["layers.0.mlp.fc1"].LilyB.Should().NotBeSameAs(r["layers.0.q_proj"].LilyB);
+    }
+
+    [Fact]
+    public void Adapters_created_inside_a_dispose_scope_outlive_it()
+    {
+        var model = new ParallelLinears(2, 4, 4);
+        PeftModel<ParallelLinears> peft;
+        using (var scope = torch.NewDisposeScope())
+            peft = PeftModel.Create(model, new LilyConfig { TargetModulesRegex = @"proj\.\d+", R = 2 });
+        peft.TrainableParameters().Should().OnlyContain(p => p.IsInvalid == false);
+        model.call(torch.randn(3, 4)).shape.Should().Equal(3, 4);
+    }
 }

@@ -4,23 +4,32 @@ using TorchSharp.Modules;
 namespace Lily;
 
 /// <summary>
-/// Builds Lily layers and the parts they share. Layers are grouped by target type (the module
-/// path without its block indices, e.g. <c>blocks.attn.q_proj</c>) and weight shape, in the model's traversal order:
-/// the i-th layer of a group uses A number <c>i / stride_A</c> of that group and the group's
-/// single expert pool.
+/// Builds Lily layers and the parts they share. Layers are grouped as PEFT groups them: by
+/// target type — the <c>target_modules</c> entry that matched the path (<c>q_proj</c>), or the
+/// pattern itself when target modules is a regular expression — and by weight shape. In the
+/// model's traversal order, the i-th layer of a group uses A number <c>i / stride_A</c> of that
+/// group and the group's single expert pool.
 /// </summary>
 internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
 {
     private readonly Dictionary<LilyGroupKey, LilyGroup> groups = new();
+    private readonly TargetModuleMatcher matcher = TargetModuleMatcher.ForTargets(config);
 
     /// <inheritdoc />
     public override AdapterLinear Build(string path, Linear baseLayer, torch.ScalarType adapterDtype)
     {
-        var key = new LilyGroupKey(TargetType(path), baseLayer.in_features, baseLayer.out_features);
+        var targetType = matcher.MatchedEntry(path) ?? throw new ArgumentException($"'{path}' is not a target of this config.", nameof(path));
+        var key = new LilyGroupKey(targetType, baseLayer.in_features, baseLayer.out_features);
         if (!groups.TryGetValue(key, out var group))
         {
             var device = baseLayer.weight!.device;
-            group = new LilyGroup(new LilyExpertPool(config.NumB, config.R, key.OutFeatures, device, adapterDtype));
+            var pool = new LilyExpertPool(config.NumB, config.R, key.OutFeatures, device, adapterDtype);
+            if (!config.InitWeights)
+            {
+                using (torch.no_grad())
+                    torch.nn.init.kaiming_uniform_(pool.Weight, a: Math.Sqrt(5));
+            }
+            group = new LilyGroup(pool);
             groups.Add(key, group);
         }
 
@@ -45,16 +54,6 @@ internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
                 "Lily: target type {Target} [{In} -> {Out}]: {Layers} layers, {As} shared A (stride {Stride}), 1 pool of {Experts} B experts, {Layers} routers",
                 key.TargetType, key.InFeatures, key.OutFeatures, group.Layers, group.DownProjections.Count, config.StrideA, config.NumB, group.Layers);
         }
-    }
-
-    /// <summary>
-    /// The module path without its numeric components, so that the same layer of every block
-    /// forms one type: <c>blocks.3.attn.q_proj</c> → <c>blocks.attn.q_proj</c>, <c>proj.7</c> → <c>proj</c>.
-    /// </summary>
-    internal static string TargetType(string path)
-    {
-        var parts = path.Split('.').Where(p => !p.All(char.IsAsciiDigit)).ToArray();
-        return parts.Length == 0 ? path : string.Join('.', parts);
     }
 
     private readonly record struct LilyGroupKey(string TargetType, long InFeatures, long OutFeatures);

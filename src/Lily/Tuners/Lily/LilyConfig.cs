@@ -22,6 +22,12 @@ public sealed record LilyConfig : PeftConfig
     public double Scaling { get; init; } = 1.0;
 
     /// <summary>
+    /// Start B at zero so the adapter starts as a no-op (PEFT's <c>init_weights</c>, default true);
+    /// false draws B kaiming-uniform, which is useful only for tests and experiments.
+    /// </summary>
+    public bool InitWeights { get; init; } = true;
+
+    /// <summary>
     /// How router logits become expert weights. Not part of PEFT's config (PEFT always uses
     /// <see cref="LilyRouting.BatchMean"/>); saved as an extra field that PEFT ignores.
     /// </summary>

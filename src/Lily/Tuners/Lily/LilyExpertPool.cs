@@ -23,7 +23,8 @@ public sealed class LilyExpertPool : nn.Module<Tensor, Tensor>
         Experts = experts;
         Rank = r;
         OutFeatures = outFeatures;
-        weight = new Parameter(zeros(experts * (long)r, outFeatures, dtype: dtype, device: device));
+        // Detached: a Parameter made inside a caller's dispose scope would otherwise die with it.
+        weight = (Parameter)new Parameter(zeros(experts * (long)r, outFeatures, dtype: dtype, device: device)).DetachFromDisposeScope();
         RegisterComponents();
     }
 

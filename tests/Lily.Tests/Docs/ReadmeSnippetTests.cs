@@ -1,0 +1,38 @@
+using System.Text.RegularExpressions;
+
+namespace Lily.Tests.Docs;
+
+/// <summary>
+/// The README's C# examples are copies of compiled code. A code block preceded by
+/// <c>&lt;!-- snippet: NAME FILE --&gt;</c> must equal the lines between
+/// <c>// begin-snippet: NAME</c> and <c>// end-snippet</c> in FILE, so the README cannot go stale.
+/// </summary>
+public class ReadmeSnippetTests
+{
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Lily.sln"))) return dir.FullName;
+        }
+        throw new DirectoryNotFoundException("Lily.sln not found above the test output folder.");
+    }
+
+    [Fact]
+    public void Readme_code_blocks_equal_the_compiled_samples()
+    {
+        var root = RepositoryRoot();
+        var readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
+        var blocks = Regex.Matches(readme, @"<!-- snippet: (\S+) (\S+) -->\n```csharp\n(.*?)```", RegexOptions.Singleline);
+        blocks.Should().NotBeEmpty("the README shows at least the quick-start example");
+
+        foreach (Match block in blocks)
+        {
+            var (name, file, code) = (block.Groups[1].Value, block.Groups[2].Value, block.Groups[3].Value);
+            var source = File.ReadAllText(Path.Combine(root, file)).ReplaceLineEndings("\n");
+            var region = Regex.Match(source, $@"// begin-snippet: {Regex.Escape(name)}\n(.*?)// end-snippet", RegexOptions.Singleline);
+            region.Success.Should().BeTrue($"{file} marks snippet '{name}'");
+            code.Should().Be(region.Groups[1].Value, $"README snippet '{name}' must match {file}");
+        }
+    }
+}
