@@ -64,8 +64,58 @@ public static class PeftModel
         if (saved.Count > 0)
             logger.LogInformation("Trained in full and saved with the adapter: {Paths}", string.Join(", ", saved.Select(s => s.Path)));
 
-        var peft = new PeftModel<TModel>(model, config, built, saved.Select(s => s.Path).ToList(), originalRequiresGrad);
+        var peft = new PeftModel<TModel>(model, config, built, saved.Select(s => (s.Path, s.Module)).ToList(), originalRequiresGrad);
         logger.LogInformation("{Summary}", peft.GetParameterSummary());
+        return peft;
+    }
+
+    /// <summary>The weights file name PEFT uses.</summary>
+    public const string WeightsFileName = "adapter_model.safetensors";
+
+    /// <summary>Reads and validates the <c>adapter_config.json</c> in <paramref name="directory"/>.</summary>
+    /// <exception cref="FileNotFoundException">The file is not there.</exception>
+    /// <exception cref="InvalidDataException">The file cannot be read as a config; the message names the field.</exception>
+    public static PeftConfig LoadConfig(string directory)
+    {
+        var path = Path.Combine(directory, Serialization.AdapterConfigFile.FileName);
+        if (!File.Exists(path)) throw new FileNotFoundException($"No {Serialization.AdapterConfigFile.FileName} in '{directory}'.", path);
+        return Serialization.AdapterConfigFile.FromJson(File.ReadAllText(path), path);
+    }
+
+    /// <summary>
+    /// Injects the adapter saved in <paramref name="directory"/> (by this library or by Hugging Face
+    /// PEFT) into <paramref name="model"/> and loads its weights. Both files are read and every key,
+    /// shape and shared copy is checked before the weights are copied; if anything is wrong the
+    /// adapters are removed again, so after a failed load the model is exactly as before.
+    /// </summary>
+    /// <param name="model">A fresh copy of the base model the adapter was trained on.</param>
+    /// <param name="directory">Holds <c>adapter_config.json</c> and <c>adapter_model.safetensors</c>.</param>
+    /// <param name="strict">Missing or unexpected tensors are errors (default). Mis-shaped tensors always are.</param>
+    /// <param name="loggerFactory">Receives the injection summary and, when not strict, the keys that did not match.</param>
+    /// <exception cref="FileNotFoundException">A file is missing.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed or does not fit the model; the message names the keys.</exception>
+    public static PeftModel<TModel> Load<TModel>(TModel model, string directory, bool strict = true, ILoggerFactory? loggerFactory = null)
+        where TModel : nn.Module
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var config = LoadConfig(directory);
+        var weightsPath = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"No {WeightsFileName} in '{directory}'.", weightsPath);
+        var file = Serialization.SafeTensorsReader.ReadFile(weightsPath);
+
+        var peft = Create(model, config, loggerFactory);
+        try
+        {
+            var (missing, unexpected) = Serialization.AdapterStateDict.Load(peft.StateDictEntries(), file, strict);
+            var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Lily.PeftModel");
+            if (missing.Count > 0) logger.LogWarning("Keys missing from {File}, left as initialised: {Keys}", weightsPath, string.Join(", ", missing));
+            if (unexpected.Count > 0) logger.LogWarning("Keys in {File} that the model does not have, ignored: {Keys}", weightsPath, string.Join(", ", unexpected));
+        }
+        catch
+        {
+            peft.Unload();
+            throw;
+        }
         return peft;
     }
 

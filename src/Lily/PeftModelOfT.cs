@@ -14,13 +14,15 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
     private readonly IReadOnlyDictionary<string, bool> originalRequiresGrad;
     private bool unloaded;
 
+    private readonly IReadOnlyList<(string Path, nn.Module Module)> modulesToSave;
+
     internal PeftModel(TModel model, PeftConfig config, IReadOnlyList<AdaptedModule> adapters,
-        IReadOnlyList<string> modulesToSave, IReadOnlyDictionary<string, bool> originalRequiresGrad)
+        IReadOnlyList<(string Path, nn.Module Module)> modulesToSave, IReadOnlyDictionary<string, bool> originalRequiresGrad)
     {
         Model = model;
         Config = config;
         AdaptedModules = adapters;
-        ModulesToSavePaths = modulesToSave;
+        this.modulesToSave = modulesToSave;
         this.originalRequiresGrad = originalRequiresGrad;
     }
 
@@ -34,7 +36,7 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
     public IReadOnlyList<AdaptedModule> AdaptedModules { get; }
 
     /// <summary>Paths of modules trained in full and saved with the adapter (<see cref="PeftConfig.ModulesToSave"/>).</summary>
-    public IReadOnlyList<string> ModulesToSavePaths { get; }
+    public IReadOnlyList<string> ModulesToSavePaths => modulesToSave.Select(m => m.Path).ToList();
 
     /// <summary>
     /// The parameters to optimise: every parameter that requires gradients, each tensor once.
@@ -110,6 +112,29 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
         unloaded = true;
         return Model;
     }
+
+    /// <summary>
+    /// Writes <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> into
+    /// <paramref name="directory"/> (created if needed), with PEFT's field names and tensor keys.
+    /// Each file is replaced atomically: a failed save leaves the previous files intact.
+    /// </summary>
+    /// <param name="directory">Where to write the two files.</param>
+    /// <param name="layout">How shared tensors are stored: once per layer as PEFT does (default), or once.</param>
+    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft)
+    {
+        ThrowIfUnloaded();
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!Enum.IsDefined(layout)) throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown layout.");
+        // Everything that can fail on our side happens before the first byte is written.
+        string config = Serialization.AdapterConfigFile.ToJson(Config);
+        var (tensors, metadata) = Serialization.AdapterStateDict.ForSave(StateDictEntries(), layout);
+        Directory.CreateDirectory(directory);
+        Serialization.SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
+        Serialization.AtomicFile.WriteAllText(Path.Combine(directory, Serialization.AdapterConfigFile.FileName), config);
+    }
+
+    internal List<Serialization.AdapterStateDict.Entry> StateDictEntries() =>
+        Serialization.AdapterStateDict.Entries(AdaptedModules, modulesToSave);
 
     private void ThrowIfUnloaded()
     {
