@@ -1,0 +1,52 @@
+using System.CommandLine;
+using Lily.Samples.FashionMnist;
+using Spectre.Console;
+
+// Lily vs LoRA on Fashion-MNIST: pretrain a small ViT on classes 0–4, adapt it to classes 5–9.
+var data = new Option<string>("--data") { Description = "Folder with the Fashion-MNIST idx files", DefaultValueFactory = _ => FashionMnistDataset.DefaultFolder };
+var output = new Option<string>("--output") { Description = "Folder for results.csv, results.md, learning-curves.png and the adapters", DefaultValueFactory = _ => "out/fashion-mnist" };
+var seeds = new Option<int[]>("--seeds") { Description = "Fine-tuning seeds, e.g. --seeds 1 2 3", DefaultValueFactory = _ => [1], AllowMultipleArgumentsPerToken = true };
+var epochs = new Option<int>("--epochs") { Description = "Fine-tuning epochs per method", DefaultValueFactory = _ => 3 };
+var pretrainEpochs = new Option<int>("--pretrain-epochs") { Description = "Pretraining epochs on classes 0–4", DefaultValueFactory = _ => 4 };
+var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank; sets the budget Lily's rank is matched to", DefaultValueFactory = _ => 4 };
+var strideA = new Option<int>("--lily-stride") { Description = "Lily: consecutive layers sharing one A", DefaultValueFactory = _ => 2 };
+var experts = new Option<int>("--lily-experts") { Description = "Lily: B experts per target type", DefaultValueFactory = _ => 2 };
+var routing = new Option<bool>("--compare-routing") { Description = "Also run Lily with per-sample and per-token routing" };
+var device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs a build with -p:TorchBackend=cuda)", DefaultValueFactory = _ => "cpu" };
+var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: default)" };
+var quick = new Option<bool>("--quick") { Description = "Smoke test: 3,000 images per split, one epoch each (under a minute)" };
+
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, device, threads, quick };
+root.SetAction(parsed =>
+{
+    var options = new SampleOptions
+    {
+        DataFolder = parsed.GetValue(data)!,
+        OutputFolder = parsed.GetValue(output)!,
+        Seeds = parsed.GetValue(seeds)!,
+        FineTuneEpochs = parsed.GetValue(epochs),
+        PretrainEpochs = parsed.GetValue(pretrainEpochs),
+        LoraRank = parsed.GetValue(loraRank),
+        LilyStrideA = parsed.GetValue(strideA),
+        LilyExperts = parsed.GetValue(experts),
+        CompareRouting = parsed.GetValue(routing),
+        Device = parsed.GetValue(device)!,
+        Threads = parsed.GetValue(threads),
+    };
+    if (parsed.GetValue(quick)) options = options.Quick();
+    if (options.Device is not ("cpu" or "cuda"))
+    {
+        AnsiConsole.MarkupLine($"[red]--device must be cpu or cuda, not '{Markup.Escape(options.Device)}'.[/]");
+        return 2;
+    }
+    if (!Directory.Exists(options.DataFolder))
+    {
+        AnsiConsole.MarkupLine($"[red]Fashion-MNIST not found at '{Markup.Escape(options.DataFolder)}'.[/] {Markup.Escape(FashionMnistDataset.InstallHint)}");
+        return 2;
+    }
+
+    var results = new Experiment(options, AnsiConsole.Console).Run();
+    Report.Write(results, options.OutputFolder, "dotnet run -c Release --project samples/Lily.Samples.FashionMnist -- " + string.Join(' ', args), AnsiConsole.Console);
+    return 0;
+});
+return root.Parse(args).Invoke();
