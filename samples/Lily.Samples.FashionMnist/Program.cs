@@ -13,8 +13,8 @@ var strideA = new Option<int>("--lily-stride") { Description = "Lily: consecutiv
 var experts = new Option<int>("--lily-experts") { Description = "Lily: B experts per target type", DefaultValueFactory = _ => 2 };
 var routing = new Option<bool>("--compare-routing") { Description = "Also run Lily with per-sample and per-token routing" };
 var device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs a build with -p:TorchBackend=cuda)", DefaultValueFactory = _ => "cpu" };
-var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: default)" };
-var quick = new Option<bool>("--quick") { Description = "Smoke test: 3,000 images per split, one epoch each (under a minute)" };
+var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: libtorch's default)", DefaultValueFactory = _ => 1 };
+var quick = new Option<bool>("--quick") { Description = "Smoke test: 4,000 training images per split, two epochs each (under a minute)" };
 
 var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, device, threads, quick };
 root.SetAction(parsed =>
