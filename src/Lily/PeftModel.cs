@@ -14,7 +14,8 @@ public static class PeftModel
 {
     /// <summary>
     /// Freezes <paramref name="model"/> and replaces every Linear layer matched by the config's
-    /// target modules with the config's adapter layer, in place.
+    /// target modules with the config's adapter layer, in place. Each adapter layer takes the
+    /// training mode of the layer it replaces, so a model in eval mode stays in eval mode.
     /// </summary>
     /// <typeparam name="TModel">The model's type, kept so <see cref="PeftModel{TModel}.Model"/> stays typed.</typeparam>
     /// <param name="model">Any TorchSharp module tree.</param>
@@ -55,7 +56,13 @@ public static class PeftModel
             originalRequiresGrad[name] = p.requires_grad;
             p.requires_grad = false;
         }
-        foreach (var a in built) ModuleTree.ReplaceChild(a.Parent, a.Name, a.Layer);
+        foreach (var a in built)
+        {
+            // A new module starts in training mode; follow the layer it replaces, so adapting (or
+            // loading into) a model in eval mode does not switch LoRA dropout on.
+            a.Layer.train(a.Layer.BaseLayer.training);
+            ModuleTree.ReplaceChild(a.Parent, a.Name, a.Layer);
+        }
         foreach (var m in saved)
             foreach (var p in m.Module.parameters()) p.requires_grad = true;
 
@@ -93,7 +100,11 @@ public static class PeftModel
     /// <param name="strict">Missing or unexpected tensors are errors (default). Mis-shaped tensors always are.</param>
     /// <param name="loggerFactory">Receives the injection summary and, when not strict, the keys that did not match.</param>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
-    /// <exception cref="InvalidDataException">A file is malformed or does not fit the model; the message names the keys.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A file is malformed, or the adapter does not fit the model (its target modules are not there, or
+    /// tensors are missing, unexpected, mis-shaped or not floating-point); the message names the keys.
+    /// </exception>
+    /// <exception cref="ArgumentException">The model already carries adapters.</exception>
     public static PeftModel<TModel> Load<TModel>(TModel model, string directory, bool strict = true, ILoggerFactory? loggerFactory = null)
         where TModel : nn.Module
     {
@@ -101,9 +112,28 @@ public static class PeftModel
         var config = LoadConfig(directory);
         var weightsPath = Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"No {WeightsFileName} in '{directory}'.", weightsPath);
-        var file = Serialization.SafeTensorsReader.ReadFile(weightsPath);
+        Serialization.SafeTensorsReader file;
+        try
+        {
+            file = Serialization.SafeTensorsReader.ReadFile(weightsPath);
+        }
+        catch (Serialization.SafeTensorsFormatException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
 
-        var peft = Create(model, config, loggerFactory);
+        PeftModel<TModel> peft;
+        try
+        {
+            peft = Create(model, config, loggerFactory);
+        }
+        catch (ArgumentException e) when (e.ParamName == nameof(config))
+        {
+            // The config came from the file, so a config that does not fit the model is a file that does not fit it.
+            var configPath = Path.Combine(directory, Serialization.AdapterConfigFile.FileName);
+            var reason = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new InvalidDataException($"{configPath} does not fit this model: {reason}", e);
+        }
         try
         {
             var (missing, unexpected) = Serialization.AdapterStateDict.Load(peft.StateDictEntries(), file, strict);

@@ -116,7 +116,8 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
     /// <summary>
     /// Writes <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> into
     /// <paramref name="directory"/> (created if needed), with PEFT's field names and tensor keys.
-    /// Each file is replaced atomically: a failed save leaves the previous files intact.
+    /// Each file is replaced atomically, and the weights only once the config is fully written (the
+    /// config follows them at once): a save that fails while writing leaves the previous pair intact.
     /// </summary>
     /// <param name="directory">Where to write the two files.</param>
     /// <param name="layout">How shared tensors are stored: once per layer as PEFT does (default), or once.</param>
@@ -129,8 +130,17 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
         string config = Serialization.AdapterConfigFile.ToJson(Config);
         var (tensors, metadata) = Serialization.AdapterStateDict.ForSave(StateDictEntries(), layout);
         Directory.CreateDirectory(directory);
-        Serialization.SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
-        Serialization.AtomicFile.WriteAllText(Path.Combine(directory, Serialization.AdapterConfigFile.FileName), config);
+        // The two files must change together: new weights next to an old config (or the reverse) no
+        // longer load. So the config is written to its temporary file first, the weights are then
+        // saved (atomically) from inside that write, and the small config is renamed into place only
+        // once the weights are: any failure before that leaves both previous files as they were.
+        var configBytes = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(config);
+        Serialization.AtomicFile.Write(Path.Combine(directory, Serialization.AdapterConfigFile.FileName), stream =>
+        {
+            stream.Write(configBytes);
+            stream.Flush();
+            Serialization.SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
+        });
     }
 
     internal List<Serialization.AdapterStateDict.Entry> StateDictEntries() =>

@@ -63,7 +63,8 @@ public static class AdapterConfigFile
                 throw new NotSupportedException($"No adapter_config.json mapping for {config.GetType().Name}.");
         }
         var json = new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)));
-        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        // Relaxed escaping: a regex such as "q_proj+" stays readable instead of becoming "q_proj\u002B".
+        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     /// <summary>Reads a config written by PEFT or by <see cref="ToJson"/>, and validates it.</summary>
