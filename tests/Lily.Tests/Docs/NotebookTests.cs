@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Lily.Tests.Support;
 
 namespace Lily.Tests.Docs;
 
@@ -9,16 +10,8 @@ namespace Lily.Tests.Docs;
 /// </summary>
 public class NotebookTests
 {
-    private static string Walkthrough(string file) => Path.Combine(RepositoryRoot(), "samples", "Walkthrough", file);
+    private static string Walkthrough(string file) => Path.Combine(RepositoryPaths.Root(), "samples", "Walkthrough", file);
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Lily.sln"))) return dir.FullName;
-        }
-        throw new DirectoryNotFoundException("Lily.sln not found above the test output folder.");
-    }
 
     [Fact]
     public void Notebook_code_cells_equal_the_file_based_app()
@@ -42,7 +35,7 @@ public class NotebookTests
         // The package versions named in both forms agree.
         var version = Regex.Match(app, @"#:package Lily\.TorchSharp@(\S+)").Groups[1].Value;
         code[0].Source.Should().Contain($"Lily.TorchSharp, {version}\"");
-        var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "src", "Lily", "Lily.csproj"));
+        var project = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "src", "Lily", "Lily.csproj"));
         project.Should().Contain($"<Version>{version}</Version>", "the walkthrough uses the package version the library builds");
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Lily.Tests.Support;
 
 namespace Lily.Tests.Docs;
 
@@ -9,19 +10,11 @@ namespace Lily.Tests.Docs;
 /// </summary>
 public class ReadmeSnippetTests
 {
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Lily.sln"))) return dir.FullName;
-        }
-        throw new DirectoryNotFoundException("Lily.sln not found above the test output folder.");
-    }
 
     [Fact]
     public void Readme_code_blocks_equal_the_compiled_samples()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryPaths.Root();
         var readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
         var blocks = Regex.Matches(readme, @"<!-- snippet: (\S+) (\S+) -->\n```csharp\n(.*?)```", RegexOptions.Singleline);
         blocks.Should().NotBeEmpty("the README shows at least the quick-start example");
