@@ -19,7 +19,7 @@ public static class LearningCurvePlot
         plot.Title("Fashion-MNIST classes 5–9: test accuracy while fine-tuning");
         plot.XLabel("epoch");
         plot.YLabel("test accuracy (%)");
-        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
         plot.SavePng(path, 900, 560);
     }
 }
