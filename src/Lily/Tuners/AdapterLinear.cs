@@ -46,18 +46,33 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         if (AdapterDisabled || Merged) return base_layer.forward(input);
+        if (input.dim() == 0 || input.shape[^1] != InFeatures)
+            throw new ArgumentException($"Expected an input whose last dimension is {InFeatures}, got shape [{string.Join(", ", input.shape)}].", nameof(input));
 
         // Temporaries die with this scope; autograd keeps what backward needs alive natively.
         using var scope = NewDisposeScope();
-        var result = base_layer.forward(input);
+        // The base layer runs on the rows [N, d_in], so its output is a tensor of its own rather than
+        // a view of one: the update can then be accumulated into it in place (by one GEMM, see
+        // AddDelta) without a temporary of the output's size, and without autograd having to rebuild
+        // a viewed base (CopySlices) in backward.
+        var result = base_layer.forward(input.reshape(-1, InFeatures));
         var x = input.dtype == AdapterDtype ? input : input.to(AdapterDtype);
-        var delta = Delta(x);
-        if (delta.dtype != result.dtype) delta = delta.to(result.dtype);
-        return result.add_(delta).MoveToOuterDisposeScope();
+        result = result.dtype == AdapterDtype
+            ? AddDelta(result, x)
+            : result.add_(Delta(x).reshape(-1, OutFeatures).to(result.dtype));
+        return result.view([.. input.shape[..^1], OutFeatures]).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The adapter's update for an input already cast to <see cref="AdapterDtype"/>.</summary>
+    /// <summary>The adapter's update for an input already cast to <see cref="AdapterDtype"/>, shaped <c>[..., d_out]</c>.</summary>
     protected abstract Tensor Delta(Tensor x);
+
+    /// <summary>
+    /// Adds the update for <paramref name="x"/> (cast to <see cref="AdapterDtype"/>, in the caller's
+    /// shape) into <paramref name="result"/>, the base output as rows <c>[N, d_out]</c> of the same
+    /// dtype, and returns the sum. The default adds <see cref="Delta"/> in place; a method whose
+    /// update ends in a matrix product overrides this to fold product and sum into one <c>addmm_</c>.
+    /// </summary>
+    protected virtual Tensor AddDelta(Tensor result, Tensor x) => result.add_(Delta(x).reshape(-1, OutFeatures));
 
     /// <summary>Folds the update into the base weight, so forward costs what the base layer costs.</summary>
     /// <exception cref="NotSupportedException">The method's update depends on the input.</exception>

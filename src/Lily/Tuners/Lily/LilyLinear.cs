@@ -71,22 +71,45 @@ public sealed class LilyLinear : AdapterLinear
     {
         var h = lily_A.forward(x);
         var logits = lily_router.forward(h);
-        var delta = Routing switch
+        Tensor delta;
+        if (Routing == LilyRouting.PerSample)
         {
-            LilyRouting.BatchMean => BatchMean(h, logits),
-            LilyRouting.PerSample => PerSample(h, logits),
-            LilyRouting.PerToken => PerToken(h, logits),
-            _ => throw new InvalidOperationException($"Unknown routing mode {Routing}."),
-        };
+            delta = PerSample(h, logits);
+        }
+        else
+        {
+            var (left, right) = Factors(h, logits);
+            delta = left.matmul(right).view([.. h.shape[..^1], lily_B.OutFeatures]);
+        }
         return Scaling == 1.0 ? delta : delta.mul_(Scaling);
     }
 
+    /// <summary>
+    /// Batch-mean and per-token routing end in one matrix product, so the update goes into the base
+    /// output rows by a single <c>addmm_</c>; per-sample routing (a batched product) adds <see cref="Delta"/>.
+    /// </summary>
+    protected override Tensor AddDelta(Tensor result, Tensor x)
+    {
+        if (Routing == LilyRouting.PerSample) return base.AddDelta(result, x);
+        var h = lily_A.forward(x);
+        var (left, right) = Factors(h, lily_router.forward(h));
+        return result.addmm_(left, right, beta: 1, alpha: (float)Scaling);
+    }
+
+    // The update as a product left · right of rows: [N, k] · [k, d_out].
+    private (Tensor Left, Tensor Right) Factors(Tensor h, Tensor logits) => Routing switch
+    {
+        LilyRouting.BatchMean => BatchMean(h, logits),
+        LilyRouting.PerToken => PerToken(h, logits),
+        _ => throw new InvalidOperationException($"Unknown routing mode {Routing}."),
+    };
+
     // One mixture for the batch: mean over all tokens of the per-token softmax, then a single
     // [r, d_out] matrix — the same cost as LoRA's B plus a tiny router.
-    private Tensor BatchMean(Tensor h, Tensor logits)
+    private (Tensor, Tensor) BatchMean(Tensor h, Tensor logits)
     {
         var pBar = logits.softmax(-1).reshape(-1, lily_B.Experts).mean([0]);
-        return h.matmul(lily_B.forward(pBar));
+        return (h.reshape(-1, lily_B.Rank), lily_B.forward(pBar));
     }
 
     // One mixture per sample from the summed logits of its tokens (the paper's formula).
@@ -94,7 +117,11 @@ public sealed class LilyLinear : AdapterLinear
     // one token per sample.
     private Tensor PerSample(Tensor h, Tensor logits)
     {
-        if (h.dim() == 1) return BatchMean(h, logits);
+        if (h.dim() == 1)
+        {
+            var (left, right) = BatchMean(h, logits);
+            return left.matmul(right).view(lily_B.OutFeatures);
+        }
         long samples = h.shape[0];
         var p = logits.reshape(samples, -1, lily_B.Experts).sum(1).softmax(-1);      // [S, E]
         var mixed = lily_B.forward(p);                                                  // [S, r, out]
@@ -105,13 +132,12 @@ public sealed class LilyLinear : AdapterLinear
     // One mixture per token. Σ_e p_e (h B_e) is computed as one matmul of the [N, E·r] outer
     // product p ⊗ h by the [E·r, d_out] pool, so no [N, E, r, d_out] tensor is ever built and
     // the only extra memory is N·E·r (versus N·E·d_out for mixing the E expert outputs).
-    private Tensor PerToken(Tensor h, Tensor logits)
+    private (Tensor, Tensor) PerToken(Tensor h, Tensor logits)
     {
         int e = lily_B.Experts, r = lily_B.Rank;
         var p = logits.softmax(-1).reshape(-1, e, 1);                                   // [N, E, 1]
         var outer = p.mul(h.reshape(-1, 1, r)).view(-1, e * r);                          // [N, E·r]
-        var delta = outer.matmul(lily_B.Weight);                                        // [N, out]
-        return delta.view([.. h.shape[..^1], lily_B.OutFeatures]);
+        return (outer, lily_B.Weight);                                                  // · [E·r, out]
     }
 
     /// <summary>

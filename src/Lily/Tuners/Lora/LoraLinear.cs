@@ -63,6 +63,18 @@ public sealed class LoraLinear : AdapterLinear
     protected override Tensor Delta(Tensor x) =>
         lora_B.forward(lora_A.forward(lora_dropout.forward(x))).mul_(Scaling);
 
+    /// <summary>
+    /// <c>result += scaling · (A x) Bᵀ</c> as one <c>addmm_</c>. Bᵀ is passed as a contiguous
+    /// <c>[r, d_out]</c> copy (r·d_out elements): backward's <c>∂L/∂h = g B</c> then multiplies by a
+    /// transposed operand, which BLAS does markedly faster for thin matrices than with B's own
+    /// <c>[d_out, r]</c> layout.
+    /// </summary>
+    protected override Tensor AddDelta(Tensor result, Tensor x)
+    {
+        var h = lora_A.forward(lora_dropout.forward(x)).reshape(-1, Rank);
+        return result.addmm_(h, lora_B.weight!.t().contiguous(), beta: 1, alpha: (float)Scaling);
+    }
+
     /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
 
