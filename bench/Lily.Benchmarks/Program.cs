@@ -1,0 +1,39 @@
+using BenchmarkDotNet.Running;
+
+namespace Lily.Benchmarks;
+
+/// <summary>
+/// Runs the benchmarks: <c>dotnet run -c Release --project bench/Lily.Benchmarks -- --filter '*'</c>.
+/// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>.
+/// </summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args)
+    {
+        var options = BenchOptions.Parse(args, out var rest);
+        BenchOptions.Current = options;
+
+        if (rest.Length > 0 && rest[0] == NativeMemory.Command)
+            return NativeMemory.Probe(rest[1..], (kind, target, operation) =>
+            {
+                torch.set_num_threads(options.Threads);
+                return kind switch
+                {
+                    "layer" => LayerBenchmarks.ProbeOperation(target, operation),
+                    "train" => TrainingStepBenchmarks.ProbeOperation(target),
+                    _ => throw new ArgumentException($"Unknown probe kind '{kind}'."),
+                };
+            });
+
+        torch.set_num_threads(options.Threads);
+        if (options.IsCuda && !torch.cuda.is_available())
+        {
+            Console.Error.WriteLine("--device cuda: CUDA is not available. Build with -p:TorchBackend=cuda on a machine with an NVIDIA GPU.");
+            return 2;
+        }
+        Console.WriteLine($"Lily benchmarks: device {options.Device}, torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs.");
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());
+        return 0;
+    }
+}

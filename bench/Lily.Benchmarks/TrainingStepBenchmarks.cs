@@ -1,0 +1,141 @@
+using BenchmarkDotNet.Attributes;
+using static TorchSharp.torch;
+
+namespace Lily.Benchmarks;
+
+/// <summary>
+/// A <see cref="TinyVit"/> with adapters on q/k/v/o, fc1 and fc2 of every block and a trained head,
+/// an AdamW optimizer and a fixed batch: everything one training step needs.
+/// </summary>
+public sealed class TinyVitCase : IDisposable
+{
+    private readonly TinyVit model;
+    private readonly IReadOnlyList<Parameter> trainable;
+    private readonly optim.Optimizer optimizer;
+    private readonly Tensor patches;
+    private readonly Tensor labels;
+
+    private TinyVitCase(TinyVit model, IReadOnlyList<Parameter> trainable, optim.Optimizer optimizer, Tensor patches, Tensor labels)
+    {
+        this.model = model;
+        this.trainable = trainable;
+        this.optimizer = optimizer;
+        this.patches = patches;
+        this.labels = labels;
+    }
+
+    /// <summary>LoRA's rank 8, or the Lily rank that matches LoRA's total over <see cref="TinyVitSize.Targets"/>.</summary>
+    public static int RankOf(Adapter adapter) =>
+        adapter == Adapter.Lora ? Budget.LoraRank : Budget.MatchedLilyRank(TinyVitSize.Targets);
+
+    /// <summary>Trainable adapter parameters of the model (without the head).</summary>
+    public static long AdapterParameters(Adapter adapter) => adapter == Adapter.Lora
+        ? TinyVitSize.Targets.Sum(g => Budget.Lora(g, Budget.LoraRank))
+        : TinyVitSize.Targets.Sum(g => Budget.Lily(g, RankOf(adapter)));
+
+    /// <summary>Builds model, adapters, optimizer and batch for <paramref name="adapter"/> (not <see cref="Adapter.Frozen"/>).</summary>
+    /// <exception cref="InvalidOperationException">The model's trainable count differs from <see cref="AdapterParameters"/> plus the head.</exception>
+    public static TinyVitCase Create(Adapter adapter, Device device)
+    {
+        manual_seed(4321);
+        var model = new TinyVit(device);
+        PeftConfig config = adapter switch
+        {
+            Adapter.Lora => new LoraConfig { TargetModules = TinyVitSize.TargetModules, ModulesToSave = ["head"], R = Budget.LoraRank, LoraAlpha = Budget.LoraRank },
+            Adapter.Frozen => throw new ArgumentOutOfRangeException(nameof(adapter), adapter, "The training benchmark compares adapters."),
+            _ => new LilyConfig
+            {
+                TargetModules = TinyVitSize.TargetModules, ModulesToSave = ["head"], R = RankOf(adapter),
+                NumB = Budget.Experts, StrideA = 1, Routing = LayerCase.RoutingOf(adapter),
+            },
+        };
+        var peft = PeftModel.Create(model, config);
+
+        long head = (long)TinyVitSize.Dim * TinyVitSize.Classes + TinyVitSize.Classes;
+        long trainableCount = peft.GetParameterSummary().TrainableParameters;
+        if (trainableCount != AdapterParameters(adapter) + head)
+            throw new InvalidOperationException($"{adapter}: the model trains {trainableCount} parameters, the budget says {AdapterParameters(adapter) + head}.");
+
+        // B starts at zero; move it off zero so every path carries gradient, as after a few steps.
+        using (no_grad())
+        {
+            foreach (var (name, p) in model.named_parameters())
+                if (p.requires_grad && (name.EndsWith("lora_B.weight", StringComparison.Ordinal) || name.EndsWith("lily_B.weight", StringComparison.Ordinal)))
+                    p.copy_(randn_like(p).mul_(0.01));
+        }
+
+        var trainable = peft.TrainableParameters();
+        var optimizer = optim.AdamW(trainable, lr: 1e-3);
+        var patches = randn([TinyVitSize.Batch, TinyVitSize.Patches, TinyVitSize.PatchDim], device: device);
+        var labels = randint(TinyVitSize.Classes, [TinyVitSize.Batch], device: device);
+        model.train();
+        return new TinyVitCase(model, trainable, optimizer, patches, labels);
+    }
+
+    /// <summary>Sets every gradient to none (the optimizer's state stays).</summary>
+    public void ClearGradients()
+    {
+        foreach (var p in trainable) p.grad = null;
+    }
+
+    /// <summary>One step: <c>optimizer.zero_grad()</c>, forward, cross-entropy, backward, AdamW step.</summary>
+    public void Step()
+    {
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad();
+        var loss = nn.functional.cross_entropy(model.call(patches), labels);
+        loss.backward();
+        optimizer.step();
+        BenchOptions.Current.Synchronize();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        model.Dispose();
+        patches.Dispose();
+        labels.Dispose();
+    }
+}
+
+/// <summary>
+/// End-to-end training step (forward + backward + AdamW step) of <see cref="TinyVit"/> with LoRA
+/// r = 8 against Lily in each routing mode at the matched trainable-parameter budget.
+/// </summary>
+[Config(typeof(TrainingColumns))]
+public class TrainingStepBenchmarks
+{
+    private TinyVitCase? trainingCase;
+
+    /// <summary>The adapter on q/k/v/o/fc1/fc2.</summary>
+    [Params(Adapter.Lora, Adapter.LilyBatchMean, Adapter.LilyPerSample, Adapter.LilyPerToken)]
+    public Adapter Adapter { get; set; }
+
+    /// <summary>Builds the case and measures its native memory in a child process.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        trainingCase = TinyVitCase.Create(Adapter, BenchOptions.Current.TorchDevice);
+        NativeMemory.PeakBytes("train", Adapter.ToString(), "step");
+    }
+
+    /// <summary>Frees the case.</summary>
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        trainingCase?.Dispose();
+        trainingCase = null;
+    }
+
+    /// <summary>One training step.</summary>
+    [Benchmark]
+    public void TrainingStep() => trainingCase!.Step();
+
+    /// <summary>The memory probe's side: a training step of the case <paramref name="target"/> (an <see cref="Adapter"/> name).</summary>
+    public static ProbeTarget ProbeOperation(string target)
+    {
+        var c = TinyVitCase.Create(Enum.Parse<Adapter>(target), BenchOptions.Current.TorchDevice);
+        return new ProbeTarget(c.Step, c.ClearGradients);
+    }
+}
