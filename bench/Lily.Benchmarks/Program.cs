@@ -4,7 +4,8 @@ namespace Lily.Benchmarks;
 
 /// <summary>
 /// Runs the benchmarks: <c>dotnet run -c Release --project bench/Lily.Benchmarks -- --filter '*'</c>.
-/// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>.
+/// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>;
+/// <c>--paired [rounds]</c> instead runs the interleaved ratio measurement (<see cref="PairedRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -33,6 +34,8 @@ public static class Program
             return 2;
         }
         Console.WriteLine($"Lily benchmarks: device {options.Device}, torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs.");
+        if (rest.Length > 0 && rest[0] == PairedRunner.Command)
+            return PairedRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());
         return 0;
     }

@@ -1,21 +1,22 @@
+using Lily.Samples.FashionMnist;
 using BenchmarkDotNet.Attributes;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 
 /// <summary>
-/// A <see cref="TinyVit"/> with adapters on q/k/v/o, fc1 and fc2 of every block and a trained head,
+/// A the sample's ViT (<see cref="TinyVitSize"/>) with adapters on q/k/v/o, fc1 and fc2 of every block and a trained head,
 /// an AdamW optimizer and a fixed batch: everything one training step needs.
 /// </summary>
 public sealed class TinyVitCase : IDisposable
 {
-    private readonly TinyVit model;
+    private readonly VisionTransformer model;
     private readonly IReadOnlyList<Parameter> trainable;
     private readonly optim.Optimizer optimizer;
     private readonly Tensor patches;
     private readonly Tensor labels;
 
-    private TinyVitCase(TinyVit model, IReadOnlyList<Parameter> trainable, optim.Optimizer optimizer, Tensor patches, Tensor labels)
+    private TinyVitCase(VisionTransformer model, IReadOnlyList<Parameter> trainable, optim.Optimizer optimizer, Tensor patches, Tensor labels)
     {
         this.model = model;
         this.trainable = trainable;
@@ -38,7 +39,7 @@ public sealed class TinyVitCase : IDisposable
     public static TinyVitCase Create(Adapter adapter, Device device)
     {
         manual_seed(4321);
-        var model = new TinyVit(device);
+        var model = TinyVitSize.Create(device);
         PeftConfig config = adapter switch
         {
             Adapter.Lora => new LoraConfig { TargetModules = TinyVitSize.TargetModules, ModulesToSave = ["head"], R = Budget.LoraRank, LoraAlpha = Budget.LoraRank },
@@ -66,7 +67,7 @@ public sealed class TinyVitCase : IDisposable
 
         var trainable = peft.TrainableParameters();
         var optimizer = optim.AdamW(trainable, lr: 1e-3);
-        var patches = randn([TinyVitSize.Batch, TinyVitSize.Patches, TinyVitSize.PatchDim], device: device);
+        var patches = randn([TinyVitSize.Batch, TinyVitSize.Channels, TinyVitSize.ImageSize, TinyVitSize.ImageSize], device: device);
         var labels = randint(TinyVitSize.Classes, [TinyVitSize.Batch], device: device);
         model.train();
         return new TinyVitCase(model, trainable, optimizer, patches, labels);
@@ -100,7 +101,7 @@ public sealed class TinyVitCase : IDisposable
 }
 
 /// <summary>
-/// End-to-end training step (forward + backward + AdamW step) of <see cref="TinyVit"/> with LoRA
+/// End-to-end training step (forward + backward + AdamW step) of the sample's ViT (<see cref="TinyVitSize"/>) with LoRA
 /// r = 8 against Lily in each routing mode at the matched trainable-parameter budget.
 /// </summary>
 [Config(typeof(TrainingColumns))]

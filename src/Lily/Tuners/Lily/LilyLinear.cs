@@ -108,9 +108,14 @@ public sealed class LilyLinear : AdapterLinear
     // [r, d_out] matrix — the same cost as LoRA's B plus a tiny router.
     private (Tensor, Tensor) BatchMean(Tensor h, Tensor logits)
     {
-        var pBar = logits.softmax(-1).reshape(-1, lily_B.Experts).mean([0]);
+        var pBar = TokenProbabilities(logits).mean([1]);                               // [E]
         return (h.reshape(-1, lily_B.Rank), lily_B.forward(pBar));
     }
+
+    // The per-token softmax over experts, transposed: [E, N]. libtorch's CPU softmax is slow over
+    // a last dimension as short as E (about 150 µs for 2,048 tokens at E = 2) and fast over the
+    // first (under 10 µs), so it runs on the transposed logits.
+    private Tensor TokenProbabilities(Tensor logits) => logits.reshape(-1, lily_B.Experts).t().softmax(0);
 
     // One mixture per sample from the summed logits of its tokens (the paper's formula).
     // Dimension 0 is the sample; a 1-D input is one sample of one token, a 2-D input is
@@ -135,8 +140,8 @@ public sealed class LilyLinear : AdapterLinear
     private (Tensor, Tensor) PerToken(Tensor h, Tensor logits)
     {
         int e = lily_B.Experts, r = lily_B.Rank;
-        var p = logits.softmax(-1).reshape(-1, e, 1);                                   // [N, E, 1]
-        var outer = p.mul(h.reshape(-1, 1, r)).view(-1, e * r);                          // [N, E·r]
+        var p = TokenProbabilities(logits).t().reshape(-1, e, 1);                       // [N, E, 1]
+        var outer = h.reshape(-1, 1, r).mul(p).reshape(-1, e * r);                      // [N, E·r]
         return (outer, lily_B.Weight);                                                  // · [E·r, out]
     }
 
@@ -148,7 +153,7 @@ public sealed class LilyLinear : AdapterLinear
     {
         using var scope = NewDisposeScope();
         var logits = lily_router.forward(lily_A.forward(x.to(AdapterDtype)));
-        return logits.softmax(-1).reshape(-1, lily_B.Experts).mean([0]).MoveToOuterDisposeScope();
+        return TokenProbabilities(logits).mean([1]).MoveToOuterDisposeScope();
     }
 
     /// <summary>
