@@ -1,14 +1,11 @@
-namespace Lily.Benchmarks;
+using Lily.Samples.FashionMnist;
 
-/// <summary>A group of Linear layers of one target type: Lily shares one expert pool across it.</summary>
-/// <param name="InFeatures">Input features of each layer.</param>
-/// <param name="OutFeatures">Output features of each layer.</param>
-/// <param name="Layers">How many layers of this type the model has.</param>
-public readonly record struct TargetGroup(long InFeatures, long OutFeatures, int Layers);
+namespace Lily.Benchmarks;
 
 /// <summary>
 /// Trainable-parameter budgets: LoRA's count, Lily's count (stride_A = 1, E experts) and the
-/// Lily rank that matches a LoRA budget.
+/// Lily rank that matches a LoRA budget. The counts are the sample's <see cref="BudgetMatcher"/>
+/// formulas (which a test checks against the library); <c>TargetGroup</c> is its target type.
 /// </summary>
 public static class Budget
 {
@@ -25,14 +22,13 @@ public static class Budget
     public const double Tolerance = 0.05;
 
     /// <summary>LoRA: every layer has its own A <c>[r, d_in]</c> and B <c>[d_out, r]</c>.</summary>
-    public static long Lora(TargetGroup g, int r) => g.Layers * (long)r * (g.InFeatures + g.OutFeatures);
+    public static long Lora(TargetGroup g, int r) => BudgetMatcher.LoraCount([g], r);
 
     /// <summary>
     /// Lily with stride_A = 1: one A <c>[r, d_in]</c> and one router <c>[E, r]</c> per layer, and one pool
     /// <c>[E·r, d_out]</c> for the group: <c>L·d_in·r + E·r·d_out + L·E·r</c>.
     /// </summary>
-    public static long Lily(TargetGroup g, int r, int experts = Experts) =>
-        g.Layers * g.InFeatures * r + experts * (long)r * g.OutFeatures + g.Layers * (long)experts * r;
+    public static long Lily(TargetGroup g, int r, int experts = Experts) => BudgetMatcher.LilyCount([g], r, strideA: 1, experts);
 
     /// <summary>
     /// The Lily rank whose total count over <paramref name="groups"/> is closest to LoRA's at rank
@@ -41,9 +37,8 @@ public static class Budget
     /// <exception cref="InvalidOperationException">No rank comes within <see cref="Tolerance"/>.</exception>
     public static int MatchedLilyRank(IReadOnlyList<TargetGroup> groups, int loraRank = LoraRank, int experts = Experts)
     {
-        long lora = groups.Sum(g => Lora(g, loraRank));
-        int best = Enumerable.Range(1, 4 * loraRank + 64)
-            .MinBy(r => Math.Abs(groups.Sum(g => Lily(g, r, experts)) - lora));
+        long lora = BudgetMatcher.LoraCount(groups, loraRank);
+        int best = BudgetMatcher.LilyRankFor(groups, lora, strideA: 1, experts);
         double gap = RelativeGap(groups.Sum(g => Lily(g, best, experts)), lora);
         if (Math.Abs(gap) > Tolerance)
             throw new InvalidOperationException($"No Lily rank matches LoRA r = {loraRank} within {Tolerance:P0} (best r = {best}, off by {gap:P1}).");
