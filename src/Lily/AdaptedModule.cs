@@ -1,8 +1,7 @@
 namespace Lily;
 
-/// <summary>An adapter layer and where it sits in the model.</summary>
+/// <summary>An adapted Linear layer and the active adapter's layer on it.</summary>
 /// <param name="Path">The module's full dotted path, e.g. <c>blocks.0.attn.q_proj</c>.</param>
-/// <param name="Parent">The module that holds it.</param>
-/// <param name="Name">Its name inside <paramref name="Parent"/>.</param>
-/// <param name="Layer">The adapter layer, which wraps the original Linear.</param>
-public sealed record AdaptedModule(string Path, torch.nn.Module Parent, string Name, AdapterLinear Layer);
+/// <param name="Layer">The active adapter's layer, which refers to the original Linear as <see cref="AdapterLinear.BaseLayer"/>.</param>
+/// <param name="Attachment">How the adapters are attached to this layer.</param>
+public sealed record AdaptedModule(string Path, AdapterLinear Layer, AdapterAttachment Attachment);

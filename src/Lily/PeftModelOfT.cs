@@ -1,70 +1,199 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using static TorchSharp.torch;
 
 namespace Lily;
 
 /// <summary>
-/// A model carrying adapters: the model object itself (<see cref="Model"/>, changed in place),
-/// the config, and the operations on its adapters — counting, disabling, merging, removing,
-/// saving. Create one with <see cref="PeftModel.Create{TModel}"/>.
+/// A model carrying adapters: the model object itself (<see cref="Model"/>, changed in place), its
+/// named adapters (PEFT's <c>add_adapter</c> / <c>set_adapter</c> / <c>delete_adapter</c>), and the
+/// operations on them — counting, disabling, merging, removing, saving. Exactly one adapter is active
+/// at a time. Create one with <see cref="PeftModel.Create{TModel}"/> or <see cref="PeftModel.Load{TModel}"/>.
 /// </summary>
 /// <typeparam name="TModel">The model's type.</typeparam>
-public sealed class PeftModel<TModel> where TModel : nn.Module
+public sealed partial class PeftModel<TModel> where TModel : nn.Module
 {
+    /// <summary>The name PEFT gives the first adapter.</summary>
+    public const string DefaultAdapterName = "default";
+
+    private readonly Dictionary<string, PeftConfig> configs = new(StringComparer.Ordinal);
+    private readonly List<AdapterSite> sites = new();
+    private readonly List<ModuleToSave> modulesToSave = new();
     // By parameter path, not object: moving the model to another device makes new Parameter objects.
-    private readonly IReadOnlyDictionary<string, bool> originalRequiresGrad;
+    private readonly Dictionary<string, bool> originalRequiresGrad = new(StringComparer.Ordinal);
+    private readonly ILoggerFactory loggerFactory;
+    private readonly ILogger logger;
+    private InertAdapterGuard? guard;
     private bool unloaded;
 
-    private readonly IReadOnlyList<(string Path, nn.Module Module)> modulesToSave;
-
-    internal PeftModel(TModel model, PeftConfig config, IReadOnlyList<AdaptedModule> adapters,
-        IReadOnlyList<(string Path, nn.Module Module)> modulesToSave, IReadOnlyDictionary<string, bool> originalRequiresGrad)
+    internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
     {
         Model = model;
-        Config = config;
-        AdaptedModules = adapters;
-        this.modulesToSave = modulesToSave;
-        this.originalRequiresGrad = originalRequiresGrad;
+        this.loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        logger = this.loggerFactory.CreateLogger("Lily.PeftModel");
     }
 
-    /// <summary>The model, with adapter layers in place of the targeted Linear layers.</summary>
+    /// <summary>The model, with adapters on its targeted Linear layers.</summary>
     public TModel Model { get; }
 
-    /// <summary>The config the adapters were created from.</summary>
-    public PeftConfig Config { get; }
+    /// <summary>The active adapter's name, or null when every adapter was deleted.</summary>
+    public string? ActiveAdapter { get; private set; }
 
-    /// <summary>The adapter layers, in the model's traversal order.</summary>
-    public IReadOnlyList<AdaptedModule> AdaptedModules { get; }
+    /// <summary>The names of the adapters, in the order they were added.</summary>
+    public IReadOnlyList<string> AdapterNames => configs.Keys.ToList();
 
-    /// <summary>Paths of modules trained in full and saved with the adapter (<see cref="PeftConfig.ModulesToSave"/>).</summary>
-    public IReadOnlyList<string> ModulesToSavePaths => modulesToSave.Select(m => m.Path).ToList();
+    /// <summary>Every adapter's config, by name. <c>target_modules = "all-linear"</c> appears resolved to the layers' names.</summary>
+    public IReadOnlyDictionary<string, PeftConfig> Configs => configs;
+
+    /// <summary>The active adapter's config.</summary>
+    public PeftConfig Config => ActiveAdapter is { } name ? configs[name] : throw new InvalidOperationException("No adapter is active.");
+
+    /// <summary>Every adapted Linear layer (of any adapter), in the model's traversal order.</summary>
+    public IReadOnlyList<AdapterSite> Sites => sites;
+
+    /// <summary>The active adapter's layers, in the model's traversal order.</summary>
+    public IReadOnlyList<AdaptedModule> AdaptedModules => ActiveAdapter is { } name ? LayersOf(name) : [];
+
+    /// <summary>Paths of the modules the active adapter trains in full and saves (<see cref="PeftConfig.ModulesToSave"/>).</summary>
+    public IReadOnlyList<string> ModulesToSavePaths =>
+        modulesToSave.Where(m => ActiveAdapter is { } n && m.Owners.Contains(n)).Select(m => m.Path).ToList();
 
     /// <summary>
-    /// The parameters to optimise: every parameter that requires gradients, each tensor once.
-    /// Build the optimizer after moving the model to its device (moving makes new parameters).
+    /// The parameters to optimise: every parameter that requires gradients (the active adapter's and
+    /// its modules to save), each tensor once. Build the optimizer after moving the model (moving makes
+    /// new parameters) and after switching adapters.
     /// </summary>
     public IReadOnlyList<Parameter> TrainableParameters() =>
         Model.parameters().Where(p => p.requires_grad).Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>().ToList();
 
-    /// <summary>Trainable and total parameter counts (shared tensors once) and a row per adapted module.</summary>
+    /// <summary>Trainable and total parameter counts (shared tensors once) and a row per layer of the active adapter.</summary>
     public ParameterSummary GetParameterSummary() =>
         ParameterSummary.Of(Model, AdaptedModules.Select(a => (a.Path, a.Layer)).ToList());
 
     /// <summary>
+    /// Adds adapter <paramref name="adapterName"/> with its own config (PEFT's <c>add_adapter</c>). The
+    /// new adapter is frozen and inactive until <see cref="SetAdapter"/>; for Lily it gets its own
+    /// sharing groups over the layers it adapts. Everything is checked before the model is touched.
+    /// </summary>
+    /// <param name="adapterName">A new name: letters, digits, '_' or '-'.</param>
+    /// <param name="config">The method and its settings.</param>
+    /// <param name="attachment">How to attach to layers not adapted yet (layers that already carry an adapter keep theirs).</param>
+    /// <exception cref="ArgumentException">The name or config is invalid, or no module matches; the model is unchanged.</exception>
+    public void AddAdapter(string adapterName, PeftConfig config, AdapterAttachment attachment = AdapterAttachment.Auto)
+    {
+        ThrowIfUnloaded();
+        ArgumentNullException.ThrowIfNull(config);
+        ValidateName(adapterName);
+        if (configs.ContainsKey(adapterName)) throw new ArgumentException($"The model already has an adapter named '{adapterName}'.", nameof(adapterName));
+        if (!Enum.IsDefined(attachment)) throw new ArgumentOutOfRangeException(nameof(attachment), attachment, "Unknown attachment mode.");
+        config.Validate();
+        if (sites.Any(s => s.ActiveLayer?.Merged == true)) throw new InvalidOperationException("Unmerge the active adapter before adding another.");
+
+        var plan = Injector.Prepare(Model, config, attachment, existing: sites, saved: modulesToSave);
+        bool first = configs.Count == 0;
+        if (first)
+        {
+            foreach (var (name, p) in Model.named_parameters())
+            {
+                originalRequiresGrad[name] = p.requires_grad;
+                p.requires_grad = false;
+            }
+        }
+        Injector.Apply(plan, adapterName, sites, modulesToSave);
+        configs.Add(adapterName, plan.Config);
+
+        logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
+            string.Join(", ", plan.Layers.Select(l => $"{l.Target.Path} ({l.Attachment})")));
+        plan.Builder.LogSummary(logger);
+        if (plan.ModulesToSave.Count > 0)
+            logger.LogInformation("Adapter '{Adapter}' trains in full and saves: {Paths}", adapterName, string.Join(", ", plan.ModulesToSave.Select(m => m.Path)));
+
+        SetAdapter(first ? adapterName : ActiveAdapter!);
+        if (guard is null && sites.Any(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0))
+            guard = InertAdapterGuard.Install(Model, () => sites);
+    }
+
+    /// <summary>
+    /// Makes adapter <paramref name="adapterName"/> the one that runs and trains (PEFT's <c>set_adapter</c>):
+    /// its parameters and modules to save require gradients (unless it was loaded for inference), every
+    /// other adapter's do not. Cheap: nothing is re-injected.
+    /// </summary>
+    public void SetAdapter(string adapterName)
+    {
+        ThrowIfUnloaded();
+        if (!configs.ContainsKey(adapterName)) throw new ArgumentException($"No adapter named '{adapterName}'; the model has {string.Join(", ", configs.Keys)}.", nameof(adapterName));
+        if (sites.Any(s => s.ActiveLayer?.Merged == true)) throw new InvalidOperationException("Unmerge before switching adapters.");
+        ActiveAdapter = adapterName;
+        foreach (var site in sites)
+        {
+            site.ActiveAdapter = site.Adapters.ContainsKey(adapterName) ? adapterName : null;
+            foreach (var (name, layer) in site.Adapters)
+            {
+                bool trainable = name == adapterName && !configs[name].InferenceMode;
+                foreach (var p in layer.parameters()) p.requires_grad = trainable;
+            }
+        }
+        foreach (var m in modulesToSave)
+        {
+            m.Show(adapterName);
+            bool trainable = m.Owners.Contains(adapterName) && !configs[adapterName].InferenceMode;
+            foreach (var p in m.Module.parameters()) p.requires_grad = trainable;
+        }
+    }
+
+    /// <summary>
+    /// Removes adapter <paramref name="adapterName"/> (PEFT's <c>delete_adapter</c>). Layers left with
+    /// no adapter get their original Linear back. If it was active, the first remaining adapter becomes active.
+    /// </summary>
+    public void DeleteAdapter(string adapterName)
+    {
+        ThrowIfUnloaded();
+        if (!configs.Remove(adapterName)) throw new ArgumentException($"No adapter named '{adapterName}'.", nameof(adapterName));
+        foreach (var site in sites.ToList())
+        {
+            site.Remove(adapterName);
+            if (site.Adapters.Count == 0)
+            {
+                site.Detach();
+                sites.Remove(site);
+            }
+        }
+        foreach (var m in modulesToSave.ToList())
+        {
+            m.RemoveOwner(adapterName);
+            if (m.Owners.Count == 0)
+            {
+                foreach (var p in m.Module.parameters()) p.requires_grad = false;
+                m.Forget();
+                modulesToSave.Remove(m);
+            }
+        }
+        if (ActiveAdapter == adapterName)
+        {
+            ActiveAdapter = null;
+            if (configs.Count > 0) SetAdapter(configs.Keys.First());
+        }
+    }
+
+    /// <summary>
     /// Turns every adapter off until the returned scope is disposed: inside it, the model computes
-    /// exactly what the base model computes. Scopes nest.
+    /// exactly what the base model computes (modules to save run their original values). Scopes nest.
     /// </summary>
     public IDisposable DisableAdapters()
     {
         ThrowIfUnloaded();
-        var previous = AdaptedModules.Select(a => a.Layer.AdapterDisabled).ToArray();
-        foreach (var a in AdaptedModules) a.Layer.AdapterDisabled = true;
+        var previous = sites.Select(s => s.Disabled).ToArray();
+        var shown = modulesToSave.Select(m => m.Live).ToArray();
+        foreach (var s in sites) s.Disabled = true;
+        foreach (var m in modulesToSave) m.Show(null);
         return new Restore(() =>
         {
-            for (int i = 0; i < previous.Length; i++) AdaptedModules[i].Layer.AdapterDisabled = previous[i];
+            for (int i = 0; i < previous.Length && i < sites.Count; i++) sites[i].Disabled = previous[i];
+            for (int i = 0; i < shown.Length && i < modulesToSave.Count; i++) modulesToSave[i].Show(shown[i]);
         });
     }
 
-    /// <summary>Folds every adapter into its base weight (LoRA). Forward then costs what the base model costs.</summary>
+    /// <summary>Folds the active adapter into the base weights (LoRA). Forward then costs what the base model costs.</summary>
     /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
     public void Merge()
     {
@@ -82,29 +211,38 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
     public void Unmerge()
     {
         ThrowIfUnloaded();
-        foreach (var a in AdaptedModules.Where(a => a.Layer.Merged)) a.Layer.Unmerge();
+        foreach (var site in sites)
+            foreach (var layer in site.Adapters.Values.Where(l => l.Merged)) layer.Unmerge();
     }
 
     /// <summary>
-    /// Merges every adapter, then removes the adapter layers: the model holds plain Linear layers
-    /// whose weights include the updates.
+    /// Merges the active adapter, then removes every adapter: the model holds plain Linear layers
+    /// whose weights include the update, and its modules to save keep their trained values.
     /// </summary>
     /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
     public TModel MergeAndUnload()
     {
         Merge();
-        return Unload();
+        return Remove(keepTrainedModules: true);
     }
 
     /// <summary>
-    /// Removes the adapter layers: each parent gets its original Linear back, and every parameter's
-    /// <c>requires_grad</c> is restored to what it was before injection. Unmerged updates are dropped.
-    /// This handle is unusable afterwards.
+    /// Removes every adapter: each adapted Linear is back in its place with no hook or registration
+    /// left, modules to save hold their original values, and every parameter's <c>requires_grad</c> is
+    /// what it was before injection. Unmerged updates are dropped. This handle is unusable afterwards.
     /// </summary>
-    public TModel Unload()
+    public TModel Unload() => Remove(keepTrainedModules: false);
+
+    private TModel Remove(bool keepTrainedModules)
     {
         ThrowIfUnloaded();
-        foreach (var a in AdaptedModules) ModuleTree.ReplaceChild(a.Parent, a.Name, a.Layer.BaseLayer);
+        guard?.Dispose();
+        foreach (var site in sites) site.Detach();
+        foreach (var m in modulesToSave)
+        {
+            if (keepTrainedModules) m.Forget();
+            else m.RestoreOriginal();
+        }
         foreach (var (name, p) in Model.named_parameters())
         {
             if (originalRequiresGrad.TryGetValue(name, out bool requiresGrad)) p.requires_grad = requiresGrad;
@@ -114,41 +252,36 @@ public sealed class PeftModel<TModel> where TModel : nn.Module
     }
 
     /// <summary>
-    /// Writes <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> into
-    /// <paramref name="directory"/> (created if needed), with PEFT's field names and tensor keys.
-    /// Each file is replaced atomically, and the weights only once the config is fully written (the
-    /// config follows them at once): a save that fails while writing leaves the previous pair intact.
+    /// Throws if a hooked adapter has never run although the model has (see <see cref="AdapterAttachment.Hook"/>).
+    /// Called by <see cref="Save"/> and, once, after the model's first forward pass through <c>call()</c>.
     /// </summary>
-    /// <param name="directory">Where to write the two files.</param>
-    /// <param name="layout">How shared tensors are stored: once per layer as PEFT does (default), or once.</param>
-    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft)
+    /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names them and the fix.</exception>
+    public void VerifyAdaptersApplied()
     {
         ThrowIfUnloaded();
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (!Enum.IsDefined(layout)) throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown layout.");
-        // Everything that can fail on our side happens before the first byte is written.
-        string config = Serialization.AdapterConfigFile.ToJson(Config);
-        var (tensors, metadata) = Serialization.AdapterStateDict.ForSave(StateDictEntries(), layout);
-        Directory.CreateDirectory(directory);
-        // The two files must change together: new weights next to an old config (or the reverse) no
-        // longer load. So the config is written to its temporary file first, the weights are then
-        // saved (atomically) from inside that write, and the small config is renamed into place only
-        // once the weights are: any failure before that leaves both previous files as they were.
-        var configBytes = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(config);
-        Serialization.AtomicFile.Write(Path.Combine(directory, Serialization.AdapterConfigFile.FileName), stream =>
-        {
-            stream.Write(configBytes);
-            stream.Flush();
-            Serialization.SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
-        });
+        bool ran = sites.Any(s => s.Applications > 0) || TrainableParameters().Any(p => p.grad is not null);
+        if (!ran) return;
+        var inert = sites.Where(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0);
+        if (InertAdapterGuard.Describe(inert, "although the model has run") is string message) throw new InvalidOperationException(message);
     }
 
-    internal List<Serialization.AdapterStateDict.Entry> StateDictEntries() =>
-        Serialization.AdapterStateDict.Entries(AdaptedModules, modulesToSave);
+    internal IReadOnlyList<AdaptedModule> LayersOf(string adapterName) =>
+        sites.Where(s => s.Adapters.ContainsKey(adapterName)).Select(s => new AdaptedModule(s.Path, s.Adapters[adapterName], s.Attachment)).ToList();
+
+    internal IReadOnlyList<ModuleToSave> ModulesToSaveOf(string adapterName) => modulesToSave.Where(m => m.Owners.Contains(adapterName)).ToList();
+
+    internal ILoggerFactory LoggerFactory => loggerFactory;
 
     private void ThrowIfUnloaded()
     {
         if (unloaded) throw new InvalidOperationException("The adapters were unloaded from this model; create a new PeftModel to adapt it again.");
+    }
+
+    private static void ValidateName(string adapterName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        if (!adapterName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+            throw new ArgumentException($"Adapter name '{adapterName}' may hold only letters, digits, '_' and '-' (it becomes a module name and a folder name).", nameof(adapterName));
     }
 
     private sealed class Restore(Action action) : IDisposable

@@ -88,10 +88,5 @@ public sealed class ParameterSummary
         return new ParameterSummary(trainable, total, rows);
     }
 
-    /// <summary>The adapter's own parameters: everything but the base layer's.</summary>
-    internal static IEnumerable<Parameter> AdapterParameters(AdapterLinear layer)
-    {
-        var baseParams = new HashSet<Tensor>(layer.BaseLayer.parameters(), ReferenceEqualityComparer.Instance);
-        return layer.parameters().Where(p => !baseParams.Contains(p));
-    }
+    private static IEnumerable<Parameter> AdapterParameters(AdapterLinear layer) => layer.AdapterParameters();
 }

@@ -26,7 +26,11 @@ internal static class ModuleTree
     /// <summary>A module, its dotted path, and where it hangs (null parent for the root).</summary>
     internal sealed record Node(string Path, nn.Module? Parent, string Name, nn.Module Module);
 
-    /// <summary>Every module below and including <paramref name="root"/>, depth first, in registration order.</summary>
+    /// <summary>
+    /// Every module below and including <paramref name="root"/>, depth first, in registration order.
+    /// Injection's own modules are not model modules: a wrapper that replaced a Linear is visited
+    /// (it stands where the Linear stood) but not entered, and adapter containers are skipped.
+    /// </summary>
     public static IEnumerable<Node> Walk(nn.Module root)
     {
         var stack = new Stack<Node>();
@@ -35,7 +39,8 @@ internal static class ModuleTree
         {
             var node = stack.Pop();
             yield return node;
-            var children = node.Module.named_children().ToList();
+            if (node.Module is TunerLinear) continue;
+            var children = node.Module.named_children().Where(c => c.module is not IAdapterInternal || c.module is TunerLinear).ToList();
             for (int i = children.Count - 1; i >= 0; i--)
             {
                 var (name, child) = children[i];
@@ -46,28 +51,49 @@ internal static class ModuleTree
 
     /// <summary>
     /// Why <paramref name="replacement"/> cannot take the place of child <paramref name="name"/> of
-    /// <paramref name="parent"/>, or null if it can. Checked for every target before any change.
+    /// <paramref name="parent"/>, or null if it can. Replacing is allowed only where it is known where
+    /// the parent's forward reads the child from: exactly a <see cref="Sequential"/>, a
+    /// <see cref="ModuleList{T}"/> or <see cref="ModuleDict{T}"/> of a type that can hold it, or
+    /// fields that all can. A container subclass or a child kept in a list of its own may be read
+    /// from places reflection cannot see, so those are not replaced.
     /// </summary>
     public static string? CannotReplace(nn.Module parent, string name, nn.Module current, Type replacement)
     {
-        var container = ContainerElementType(parent.GetType());
+        var type = parent.GetType();
+        var container = ContainerElementType(type);
         if (container is not null)
         {
             return container.IsAssignableFrom(replacement)
                 ? null
-                : $"its container {parent.GetType().Name} holds only {container.Name}";
+                : $"its container {type.Name} holds only {container.Name}";
         }
-        if (parent is Sequential) return null;
-        foreach (var field in FieldsHolding(parent, current))
+        if (type == typeof(Sequential)) return null;
+        if (DerivesFromContainer(type))
+            return $"its parent {type.Name} derives from a TorchSharp container and may read its children from the container's private list";
+        var fields = FieldsHolding(parent, current).ToList();
+        if (fields.Count == 0)
+            return $"no field of {type.Name} holds it (it is registered by hand or kept in a collection), so its forward cannot be redirected";
+        foreach (var field in fields)
         {
             if (!field.FieldType.IsAssignableFrom(replacement))
-            {
-                return $"it is stored in field '{field.Name}' of {parent.GetType().Name}, declared as {field.FieldType.Name}, " +
-                       $"which cannot hold a {replacement.Name}. Declare the field as Module<Tensor, Tensor> so an adapter can take its place";
-            }
+                return $"it is stored in field '{field.Name}' of {type.Name}, declared as {field.FieldType.Name}, which cannot hold a {replacement.Name}";
         }
         return null;
     }
+
+    private static bool DerivesFromContainer(Type type)
+    {
+        for (var t = type.BaseType; t is not null; t = t.BaseType)
+        {
+            if (t == typeof(Sequential)) return true;
+            if (t.IsGenericType && (t.GetGenericTypeDefinition() == typeof(ModuleList<>) || t.GetGenericTypeDefinition() == typeof(ModuleDict<>))) return true;
+        }
+        return false;
+    }
+
+    /// <summary>True when a PeftModel's adapters are attached anywhere in <paramref name="root"/>.</summary>
+    public static bool CarriesAdapters(nn.Module root) =>
+        root.modules().Any(m => m is IAdapterInternal);
 
     /// <summary>Puts <paramref name="replacement"/> where child <paramref name="name"/> of <paramref name="parent"/> was.</summary>
     public static void ReplaceChild(nn.Module parent, string name, nn.Module replacement)

@@ -24,16 +24,16 @@ internal static class AdapterStateDict
     /// <summary>A key and the parameter it names. A shared parameter has several keys.</summary>
     public readonly record struct Entry(string Key, Parameter Parameter);
 
-    /// <summary>Every key of the adapter in traversal order: adapter layers' own parameters, then modules to save.</summary>
-    public static List<Entry> Entries(IEnumerable<AdaptedModule> adapters, IEnumerable<(string Path, nn.Module Module)> modulesToSave)
+    /// <summary>
+    /// Every key of one adapter in traversal order: its layers' own parameters (named as the layer names
+    /// its modules, <c>lora_A.weight</c>), then modules to save.
+    /// </summary>
+    public static List<Entry> Entries(IEnumerable<(string Path, AdapterLinear Layer)> layers, IEnumerable<(string Path, nn.Module Module)> modulesToSave)
     {
         var entries = new List<Entry>();
-        foreach (var a in adapters)
+        foreach (var (path, layer) in layers)
         {
-            foreach (var (name, p) in a.Layer.named_parameters())
-            {
-                if (!name.StartsWith("base_layer.", StringComparison.Ordinal)) entries.Add(new Entry($"{Prefix}{a.Path}.{name}", p));
-            }
+            foreach (var (name, p) in layer.named_parameters()) entries.Add(new Entry($"{Prefix}{path}.{name}", p));
         }
         foreach (var (path, module) in modulesToSave)
         {

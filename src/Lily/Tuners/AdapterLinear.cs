@@ -4,34 +4,38 @@ using static TorchSharp.torch;
 namespace Lily;
 
 /// <summary>
-/// Base of every adapter layer: a frozen <see cref="Linear"/> (registered as <c>base_layer</c>,
-/// as in PEFT) plus a trainable update computed by <see cref="Delta"/>.
-/// <c>y = base_layer(x) + Delta(x)</c>, with the input cast to the adapter's dtype and the
-/// update cast back to the base output's dtype.
+/// One method's trainable update for one Linear layer: <c>y = W x + b + Delta(x)</c>, with the input
+/// cast to the adapter's dtype and the update cast back to the base output's dtype.
 /// </summary>
+/// <remarks>
+/// The layer refers to its base Linear but does not own it: its registered children are only the
+/// adapter's own modules (<c>lora_A</c>, <c>lora_B</c>, … — the names PEFT uses). Injection hangs
+/// those children on the model under PEFT's paths (<c>q_proj.lora_A.default</c>), whether the
+/// Linear is replaced by a wrapper or keeps its place and gets a forward hook; see
+/// <see cref="AdapterSite"/>. <see cref="forward"/> computes base plus update directly, so the layer
+/// also works on its own.
+/// </remarks>
 public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear base_layer;
+    // Held outside the module's registration on purpose: the base layer belongs to the model.
+    private readonly BaseLayerReference baseLayer;
 
-    /// <summary>Creates the layer around <paramref name="baseLayer"/>.</summary>
+    /// <summary>Creates the layer for <paramref name="baseLayer"/>.</summary>
     /// <param name="name">The module's type name, e.g. <c>LoraLinear</c>.</param>
     /// <param name="baseLayer">The frozen Linear this layer adapts.</param>
     protected AdapterLinear(string name, Linear baseLayer) : base(name)
     {
-        base_layer = baseLayer ?? throw new ArgumentNullException(nameof(baseLayer));
+        this.baseLayer = new BaseLayerReference(baseLayer ?? throw new ArgumentNullException(nameof(baseLayer)));
     }
 
-    /// <summary>The wrapped Linear layer, whose parameters stay frozen.</summary>
-    public Linear BaseLayer => base_layer;
+    /// <summary>The adapted Linear layer, whose parameters stay frozen.</summary>
+    public Linear BaseLayer => baseLayer.Layer;
 
     /// <summary>Input features of the base layer.</summary>
-    public long InFeatures => base_layer.in_features;
+    public long InFeatures => BaseLayer.in_features;
 
     /// <summary>Output features of the base layer.</summary>
-    public long OutFeatures => base_layer.out_features;
-
-    /// <summary>When true, forward returns the base layer's output alone.</summary>
-    public bool AdapterDisabled { get; set; }
+    public long OutFeatures => BaseLayer.out_features;
 
     /// <summary>True while the update is folded into the base weight (see <see cref="Merge"/>).</summary>
     public bool Merged { get; protected set; }
@@ -42,25 +46,31 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// <summary>Whether the update can be folded into the base weight.</summary>
     public abstract bool CanMerge { get; }
 
-    /// <inheritdoc />
+    /// <summary>Base output plus update: the layer used on its own, outside a model.</summary>
     public override Tensor forward(Tensor input)
     {
-        if (AdapterDisabled || Merged) return base_layer.forward(input);
-        if (input.dim() == 0 || input.shape[^1] != InFeatures)
-            throw new ArgumentException($"Expected an input whose last dimension is {InFeatures}, got shape [{string.Join(", ", input.shape)}].", nameof(input));
-
-        // Temporaries die with this scope; autograd keeps what backward needs alive natively.
+        if (Merged) return BaseLayer.forward(input);
         using var scope = NewDisposeScope();
         // The base layer runs on the rows [N, d_in], so its output is a tensor of its own rather than
         // a view of one: the update can then be accumulated into it in place (by one GEMM, see
-        // AddDelta) without a temporary of the output's size, and without autograd having to rebuild
-        // a viewed base (CopySlices) in backward.
-        var result = base_layer.forward(input.reshape(-1, InFeatures));
+        // AddDelta) without a temporary of the output's size.
+        var rows = BaseLayer.forward(input.reshape(-1, InFeatures));
+        return AddUpdate(input, rows).view([.. input.shape[..^1], OutFeatures]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Adds this adapter's update for <paramref name="input"/> (any shape <c>[..., d_in]</c>) into
+    /// <paramref name="baseRows"/>, the base layer's output as rows <c>[N, d_out]</c>, in place, and
+    /// returns it. Every attachment mode computes the adapted output through this one method.
+    /// </summary>
+    internal Tensor AddUpdate(Tensor input, Tensor baseRows)
+    {
+        if (input.dim() == 0 || input.shape[^1] != InFeatures)
+            throw new ArgumentException($"Expected an input whose last dimension is {InFeatures}, got shape [{string.Join(", ", input.shape)}].", nameof(input));
         var x = input.dtype == AdapterDtype ? input : input.to(AdapterDtype);
-        result = result.dtype == AdapterDtype
-            ? AddDelta(result, x)
-            : result.add_(Delta(x).reshape(-1, OutFeatures).to(result.dtype));
-        return result.view([.. input.shape[..^1], OutFeatures]).MoveToOuterDisposeScope();
+        return baseRows.dtype == AdapterDtype
+            ? AddDelta(baseRows, x)
+            : baseRows.add_(Delta(x).reshape(-1, OutFeatures).to(baseRows.dtype));
     }
 
     /// <summary>The adapter's update for an input already cast to <see cref="AdapterDtype"/>, shaped <c>[..., d_out]</c>.</summary>
@@ -80,4 +90,13 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Subtracts a merged update from the base weight again.</summary>
     public abstract void Unmerge();
+
+    /// <summary>The adapter's own parameters (never the base layer's), each tensor once.</summary>
+    public IEnumerable<Parameter> AdapterParameters() => parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>();
+
+    // Not a Module, so RegisterComponents leaves it alone.
+    private sealed class BaseLayerReference(Linear layer)
+    {
+        public Linear Layer { get; } = layer;
+    }
 }

@@ -32,6 +32,21 @@ public abstract record PeftConfig
     /// </summary>
     public IReadOnlyList<string>? ModulesToSave { get; init; }
 
+    /// <summary>Modules never adapted: exact path or <c>.suffix</c> match. PEFT's <c>exclude_modules</c> (a list).</summary>
+    public IReadOnlyList<string>? ExcludeModules { get; init; }
+
+    /// <summary>Modules never adapted: a regex over the full path. PEFT's <c>exclude_modules</c> (a string).</summary>
+    public string? ExcludeModulesRegex { get; init; }
+
+    /// <summary>Layer indices to adapt. PEFT's <c>layers_to_transform</c>.</summary>
+    public IReadOnlyList<int>? LayersToTransform { get; init; }
+
+    /// <summary>Names of the module lists whose index selects the layer. PEFT's <c>layers_pattern</c>.</summary>
+    public IReadOnlyList<string>? LayersPattern { get; init; }
+
+    /// <summary>Adapters are frozen (loaded for inference). PEFT's <c>inference_mode</c>.</summary>
+    public bool InferenceMode { get; init; }
+
     /// <summary>
     /// When the base layer is float16 or bfloat16, create the adapter in float32 (PEFT's
     /// <c>autocast_adapter_dtype</c>, on by default): low-rank factors trained in half precision
@@ -80,6 +95,13 @@ public abstract record PeftConfig
     /// One builder serves one injection, so it can hold state shared across layers.
     /// </summary>
     public abstract AdapterBuilder CreateBuilder();
+
+    /// <summary>
+    /// The config to write for an adapter whose layers are <paramref name="layers"/>. A method whose
+    /// layers carry settings that can change after creation derives them from the layers here, so the
+    /// file always describes what the layers compute. The default returns the config unchanged.
+    /// </summary>
+    public virtual PeftConfig ForSave(IReadOnlyList<AdapterLinear> layers, Microsoft.Extensions.Logging.ILogger logger) => this;
 
     /// <summary>Throws an <see cref="ArgumentException"/> for <paramref name="field"/> unless <paramref name="ok"/>.</summary>
     protected static void Require(bool ok, string field, string problem)

@@ -56,7 +56,7 @@ public class GradientTests
 
         (Tensor A, Tensor B) Gradients(int? onlyLayer)
         {
-            for (int i = 0; i < layers; i++) lily[i].AdapterDisabled = onlyLayer is int only && i != only;
+            for (int i = 0; i < layers; i++) peft.Sites[i].Disabled = onlyLayer is int only && i != only;
             foreach (var p in peft.TrainableParameters()) p.grad = null;
             // A linear loss keeps the per-layer terms independent.
             (model.call(x) * target).sum().backward();

@@ -13,16 +13,14 @@ namespace Lily;
 internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
 {
     private readonly Dictionary<LilyGroupKey, LilyGroup> groups = new();
-    private readonly TargetModuleMatcher matcher = TargetModuleMatcher.ForTargets(config);
 
     /// <inheritdoc />
-    public override AdapterLinear Build(string path, Linear baseLayer, torch.ScalarType adapterDtype)
+    public override AdapterLinear Build(AdapterTarget target, torch.Device device, torch.ScalarType adapterDtype)
     {
-        var targetType = matcher.MatchedEntry(path) ?? throw new ArgumentException($"'{path}' is not a target of this config.", nameof(path));
-        var key = new LilyGroupKey(targetType, baseLayer.in_features, baseLayer.out_features);
+        var baseLayer = target.BaseLayer;
+        var key = new LilyGroupKey(target.TargetEntry, baseLayer.in_features, baseLayer.out_features);
         if (!groups.TryGetValue(key, out var group))
         {
-            var device = baseLayer.weight!.device;
             var pool = new LilyExpertPool(config.NumB, config.R, key.OutFeatures, device, adapterDtype);
             if (!config.InitWeights)
             {
@@ -36,7 +34,7 @@ internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
         int block = group.Layers / config.StrideA;
         if (block == group.DownProjections.Count)
         {
-            var a = torch.nn.Linear(key.InFeatures, config.R, hasBias: false, device: baseLayer.weight!.device, dtype: adapterDtype);
+            var a = torch.nn.Linear(key.InFeatures, config.R, hasBias: false, device: device, dtype: adapterDtype);
             using (torch.no_grad())
                 torch.nn.init.kaiming_uniform_(a.weight!, a: Math.Sqrt(5));
             group.DownProjections.Add(a);

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using TorchSharp.Modules;
 
 namespace Lily;
 
@@ -9,10 +8,10 @@ internal sealed class LoraBuilder(LoraConfig config) : AdapterBuilder
     private int built;
 
     /// <inheritdoc />
-    public override AdapterLinear Build(string path, Linear baseLayer, torch.ScalarType adapterDtype)
+    public override AdapterLinear Build(AdapterTarget target, torch.Device device, torch.ScalarType adapterDtype)
     {
         built++;
-        return new LoraLinear(baseLayer, config.R, config.Scaling, config.LoraDropout, config.InitLoraWeights, adapterDtype);
+        return new LoraLinear(target.BaseLayer, config.R, config.Scaling, config.LoraDropout, config.InitLoraWeights, adapterDtype, device);
     }
 
     /// <inheritdoc />

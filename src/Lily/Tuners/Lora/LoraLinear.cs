@@ -21,10 +21,11 @@ public sealed class LoraLinear : AdapterLinear
     /// <param name="dropout">Dropout probability on the adapter's input.</param>
     /// <param name="init">How A starts (B always starts at zero).</param>
     /// <param name="dtype">dtype of A and B.</param>
-    public LoraLinear(Linear baseLayer, int r, double scaling, double dropout, LoraInit init, ScalarType dtype)
+    /// <param name="device">Where A and B live; the base layer's device when null.</param>
+    public LoraLinear(Linear baseLayer, int r, double scaling, double dropout, LoraInit init, ScalarType dtype, Device? device = null)
         : base(nameof(LoraLinear), baseLayer)
     {
-        var device = baseLayer.weight!.device;
+        device ??= baseLayer.weight!.device;
         Rank = r;
         Scaling = scaling;
         lora_A = nn.Linear(baseLayer.in_features, r, hasBias: false, device: device, dtype: dtype);

@@ -1,0 +1,25 @@
+namespace Lily;
+
+/// <summary>How adapters are attached to a Linear layer of the model.</summary>
+public enum AdapterAttachment
+{
+    /// <summary>
+    /// <see cref="Replace"/> where the parent can hold the wrapper (a field typed
+    /// <c>Module&lt;Tensor, Tensor&gt;</c>, a <c>ModuleList</c>, <c>ModuleDict</c> or <c>Sequential</c>),
+    /// <see cref="Hook"/> everywhere else (a field typed <c>Linear</c>, a plain list, a container subclass).
+    /// </summary>
+    Auto,
+
+    /// <summary>
+    /// The Linear's place in its parent is taken by a wrapper that holds it as <c>base_layer</c>,
+    /// as PEFT does. Works however the parent calls the layer (<c>call</c> or <c>forward</c>).
+    /// </summary>
+    Replace,
+
+    /// <summary>
+    /// The Linear keeps its place; a forward hook adds the update to its output, and the adapter's
+    /// modules are registered under it. Hooks fire only when the parent calls the layer through
+    /// <c>call()</c>; an adapter that never fires is reported (see <see cref="PeftModel{TModel}.VerifyAdaptersApplied"/>).
+    /// </summary>
+    Hook,
+}

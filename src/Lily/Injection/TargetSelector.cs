@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using TorchSharp.Modules;
+
+namespace Lily;
+
+/// <summary>
+/// Chooses the Linear layers a config adapts, by PEFT's rules, in the model's traversal order:
+/// <c>target_modules</c> (names, a regex, or <c>all-linear</c>), then <c>exclude_modules</c>, then
+/// <c>layers_to_transform</c> / <c>layers_pattern</c>. Injection and planning both call this, so a plan
+/// describes exactly what injection adapts.
+/// </summary>
+internal static class TargetSelector
+{
+    /// <summary>PEFT's shorthand for every Linear layer but the output layer.</summary>
+    public const string AllLinear = "all-linear";
+
+    /// <summary>A chosen layer: the tree node (a Linear, or the wrapper standing in its place) and its target.</summary>
+    public sealed record Selected(ModuleTree.Node Node, AdapterTarget Target);
+
+    /// <summary>True when <paramref name="config"/> asks for <c>all-linear</c>.</summary>
+    public static bool IsAllLinear(PeftConfig config) =>
+        config.TargetModules is [var only] && string.Equals(only, AllLinear, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The Linear a node stands for: itself, or the original layer inside an adapter wrapper.</summary>
+    public static Linear? LinearOf(ModuleTree.Node node) => node.Module switch
+    {
+        Linear linear => linear,
+        TunerLinear wrapper => wrapper.Site.BaseLayer,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The layers <paramref name="config"/> adapts in <paramref name="modules"/> (from <see cref="ModuleTree.Walk"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">A match is not a Linear, a Linear is reached by two paths, or nothing matches.</exception>
+    public static List<Selected> Select(List<ModuleTree.Node> modules, PeftConfig config)
+    {
+        var exclude = TargetModuleMatcher.ForExclusions(config);
+        var layerIndex = LayerIndexRule(config);
+        var candidates = new List<(ModuleTree.Node Node, string Entry)>();
+        if (IsAllLinear(config))
+        {
+            var linears = modules.Where(m => m.Parent is not null && LinearOf(m) is not null).ToList();
+            // The output layer is the last Linear in traversal order (where heads sit by convention):
+            // PEFT leaves the output layer out of all-linear, found there by get_output_embeddings().
+            foreach (var node in linears.Take(linears.Count - 1)) candidates.Add((node, node.Name));
+        }
+        else
+        {
+            var matcher = TargetModuleMatcher.ForTargets(config);
+            foreach (var node in modules)
+            {
+                if (node.Parent is not null && matcher.MatchedEntry(node.Path) is string entry) candidates.Add((node, entry));
+            }
+        }
+
+        var selected = new List<Selected>();
+        foreach (var (node, entry) in candidates)
+        {
+            if (exclude?.IsMatch(node.Path) == true) continue;
+            if (layerIndex is not null && !layerIndex(node.Path)) continue;
+            var linear = LinearOf(node) ?? throw new ArgumentException(
+                $"Target module '{node.Path}' is a {node.Module.GetType().Name}; {config.PeftType} adapts only Linear layers. " +
+                "Narrow target modules so they name Linear layers only.", nameof(config));
+            var twin = selected.FirstOrDefault(s => ReferenceEquals(s.Target.BaseLayer, linear));
+            if (twin is not null)
+                throw new ArgumentException(
+                    $"Target modules '{twin.Node.Path}' and '{node.Path}' are the same Linear object; adapting a layer shared between two places is not supported.",
+                    "model");
+            selected.Add(new Selected(node, new AdapterTarget(node.Path, linear, entry)));
+        }
+        if (selected.Count == 0)
+        {
+            var linears = modules.Where(m => m.Parent is not null && LinearOf(m) is not null).Select(m => m.Path).ToList();
+            throw new ArgumentException(
+                $"No module of the model matches {Describe(config)}. " +
+                (linears.Count == 0 ? "The model has no Linear layers." : $"Its Linear layers are: {string.Join(", ", linears)}."),
+                nameof(config));
+        }
+        return selected;
+    }
+
+    private static string Describe(PeftConfig config)
+    {
+        var text = IsAllLinear(config) ? "target modules all-linear" : $"target modules {TargetModuleMatcher.ForTargets(config)}";
+        if (TargetModuleMatcher.ForExclusions(config) is { } exclude) text += $" excluding {exclude}";
+        if (config.LayersToTransform is { Count: > 0 } layers) text += $" in layers [{string.Join(", ", layers)}]";
+        return text;
+    }
+
+    // PEFT's layers_to_transform: the layer index is the number after ".<pattern>." (the first pattern
+    // that matches, non-greedy prefix required), or without a pattern the number after any ".name.".
+    private static Func<string, bool>? LayerIndexRule(PeftConfig config)
+    {
+        if (config.LayersToTransform is not { Count: > 0 } layers) return null;
+        var wanted = layers.ToHashSet();
+        var patterns = config.LayersPattern is { Count: > 0 } names
+            ? names.Select(p => new Regex($@"^.*?\.{p}\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))).ToList()
+            : [new Regex(@"^.*\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))];
+        return path =>
+        {
+            foreach (var pattern in patterns)
+            {
+                var match = pattern.Match(path);
+                if (match.Success) return int.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && wanted.Contains(index);
+            }
+            return false;
+        };
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+
+namespace Lily.Serialization;
+
+/// <summary>
+/// The two files of one saved adapter, <c>adapter_config.json</c> and <c>adapter_model.safetensors</c>:
+/// reading them with errors that name the file, and replacing them together.
+/// </summary>
+internal static class AdapterFiles
+{
+    /// <summary>Reads and validates the config in <paramref name="directory"/>.</summary>
+    public static PeftConfig ReadConfig(string directory, ILogger? logger = null)
+    {
+        var path = Path.Combine(directory, AdapterConfigFile.FileName);
+        if (!File.Exists(path)) throw new FileNotFoundException($"No {AdapterConfigFile.FileName} in '{directory}'.", path);
+        return AdapterConfigFile.FromJson(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Reads and validates the weights file in <paramref name="directory"/>.</summary>
+    public static SafeTensorsReader ReadWeights(string directory)
+    {
+        var path = Path.Combine(directory, PeftModel.WeightsFileName);
+        if (!File.Exists(path)) throw new FileNotFoundException($"No {PeftModel.WeightsFileName} in '{directory}'.", path);
+        try
+        {
+            return SafeTensorsReader.ReadFile(path);
+        }
+        catch (SafeTensorsFormatException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
+    }
+
+    /// <summary>Replaces both files in <paramref name="directory"/> (created if needed) so that they change together.</summary>
+    public static void Write(string directory, string configJson, List<KeyValuePair<string, torch.Tensor>> tensors, Dictionary<string, string> metadata)
+    {
+        Directory.CreateDirectory(directory);
+        var configBytes = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(configJson);
+        // The config goes to its temporary file first, the weights are saved (atomically) from inside
+        // that write, and the small config is renamed into place only once the weights are.
+        AtomicFile.Write(Path.Combine(directory, AdapterConfigFile.FileName), stream =>
+        {
+            stream.Write(configBytes);
+            stream.Flush();
+            SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
+        });
+    }
+}
