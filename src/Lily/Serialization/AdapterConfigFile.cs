@@ -1,77 +1,52 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Serialization;
 
 /// <summary>
 /// Reads and writes <c>adapter_config.json</c> with Hugging Face PEFT's field names and values,
-/// so a config written here loads in PEFT and one written by PEFT loads here.
+/// so a config written here loads in PEFT and one written by PEFT loads here. The fields every
+/// method shares are handled here; a method's own fields are written by its
+/// <see cref="PeftConfig.WriteFields"/> and read by the reader registered in <see cref="PeftMethods"/>.
 /// </summary>
 public static class AdapterConfigFile
 {
     /// <summary>The file name PEFT uses.</summary>
     public const string FileName = "adapter_config.json";
 
-    /// <summary>Our one field PEFT does not have: Lily's routing mode, written only when it is not PEFT's.</summary>
-    internal const string RoutingField = "lily_routing";
+    /// <summary>Shared PEFT fields that describe where the adapter came from; they do not change what it computes.</summary>
+    private static readonly string[] IgnoredSharedFields = ["auto_mapping", "base_model_name_or_path", "revision", "task_type", "peft_version"];
 
     /// <summary>Serialises <paramref name="config"/> as PEFT writes it (sorted keys, two-space indent).</summary>
     public static string ToJson(PeftConfig config)
     {
-        var fields = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
-        {
-            ["auto_mapping"] = null,
-            ["base_model_name_or_path"] = null,
-            ["exclude_modules"] = null,
-            ["inference_mode"] = true,
-            ["layers_pattern"] = null,
-            ["layers_to_transform"] = null,
-            ["modules_to_save"] = config.ModulesToSave is { Count: > 0 } save ? new JsonArray(save.Select(s => (JsonNode?)s).ToArray()) : null,
-            ["peft_type"] = config.PeftType,
-            ["revision"] = null,
-            ["target_modules"] = config.TargetModulesRegex is { Length: > 0 } regex
-                ? JsonValue.Create(regex)
-                : new JsonArray(config.TargetModules!.Select(t => (JsonNode?)t).ToArray()),
-            ["task_type"] = null,
-        };
-        switch (config)
-        {
-            case LoraConfig lora:
-                fields["r"] = lora.R;
-                fields["lora_alpha"] = lora.LoraAlpha;
-                fields["lora_dropout"] = lora.LoraDropout;
-                fields["use_rslora"] = lora.UseRsLora;
-                fields["init_lora_weights"] = lora.InitLoraWeights == LoraInit.Gaussian ? JsonValue.Create("gaussian") : JsonValue.Create(true);
-                fields["bias"] = "none";
-                fields["fan_in_fan_out"] = false;
-                fields["use_dora"] = false;
-                fields["lora_bias"] = false;
-                fields["rank_pattern"] = new JsonObject();
-                fields["alpha_pattern"] = new JsonObject();
-                fields["layer_replication"] = null;
-                break;
-            case LilyConfig lily:
-                fields["r"] = lily.R;
-                fields["stride_A"] = lily.StrideA;
-                fields["num_B"] = lily.NumB;
-                fields["scaling"] = lily.Scaling;
-                fields["init_weights"] = lily.InitWeights;
-                if (lily.Routing != LilyRouting.BatchMean) fields[RoutingField] = lily.Routing.ToString();
-                break;
-            default:
-                throw new NotSupportedException($"No adapter_config.json mapping for {config.GetType().Name}.");
-        }
-        var json = new JsonObject(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)));
+        ArgumentNullException.ThrowIfNull(config);
+        var w = new ConfigFieldWriter();
+        w.Set("auto_mapping", null);
+        w.Set("base_model_name_or_path", null);
+        w.Set("exclude_modules", config.ExcludeModulesRegex is not null
+            ? JsonValue.Create(config.ExcludeModulesRegex)
+            : Strings(config.ExcludeModules));
+        w.Set("inference_mode", config.InferenceMode);
+        w.Set("layers_pattern", config.LayersPattern is { Count: 1 } one ? JsonValue.Create(one[0]) : Strings(config.LayersPattern));
+        w.Set("layers_to_transform", config.LayersToTransform is null ? null : new JsonArray(config.LayersToTransform.Select(i => (JsonNode?)i).ToArray()));
+        w.Set("modules_to_save", config.ModulesToSave is { Count: > 0 } save ? Strings(save) : null);
+        w.Set("peft_type", config.PeftType);
+        w.Set("revision", null);
+        w.Set("target_modules", TargetModulesNode(config));
+        w.Set("task_type", null);
+        config.WriteMethodFields(w);
         // Relaxed escaping: a regex such as "q_proj+" stays readable instead of becoming "q_proj\u002B".
-        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        return w.ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     /// <summary>Reads a config written by PEFT or by <see cref="ToJson"/>, and validates it.</summary>
     /// <param name="json">The file's text.</param>
     /// <param name="source">The file's name, for messages.</param>
+    /// <param name="logger">Receives one debug line listing the fields this library does not know (they are ignored).</param>
     /// <exception cref="InvalidDataException">The text is not a config we can read; the message says which field.</exception>
-    public static PeftConfig FromJson(string json, string source = FileName)
+    public static PeftConfig FromJson(string json, string source = FileName, ILogger? logger = null)
     {
         JsonObject root;
         try
@@ -82,24 +57,16 @@ public static class AdapterConfigFile
         {
             throw new InvalidDataException($"{source}: not valid JSON ({e.Message}).", e);
         }
-        var reader = new FieldReader(root, source);
-        string peftType = reader.String("peft_type") ?? throw new InvalidDataException($"{source}: 'peft_type' is missing.");
+        var f = new ConfigFieldReader(root, source);
+        string peftType = f.String("peft_type") ?? throw new InvalidDataException($"{source}: 'peft_type' is missing.");
+        if (!PeftMethods.TryGetReader(peftType, out var readMethod))
+            throw new InvalidDataException($"{source}: peft_type '{peftType}' is not supported here ({SupportedTypes()}");
 
-        PeftConfig config = peftType switch
-        {
-            "LORA" => ReadLora(reader),
-            "LILY" => ReadLily(reader),
-            _ => throw new InvalidDataException($"{source}: peft_type '{peftType}' is not supported here (LORA and LILY are)."),
-        };
-        var targets = root["target_modules"];
-        config = targets switch
-        {
-            JsonValue v when v.TryGetValue<string>(out var regex) => config with { TargetModulesRegex = regex },
-            JsonArray list => config with { TargetModules = reader.StringList("target_modules") },
-            _ => throw new InvalidDataException($"{source}: 'target_modules' must be a list of names or a regular expression."),
-        };
-        config = config with { ModulesToSave = reader.StringList("modules_to_save") };
-        reader.RejectSet("exclude_modules", "layers_to_transform", "layers_pattern");
+        var config = ReadShared(f, readMethod(f));
+        f.Ignore(IgnoredSharedFields);
+        var unknown = f.UnreadFields();
+        if (unknown.Count > 0)
+            logger?.LogDebug("{Source}: ignoring fields this library does not know: {Fields}", source, string.Join(", ", unknown));
         try
         {
             config.Validate();
@@ -111,114 +78,53 @@ public static class AdapterConfigFile
         return config;
     }
 
-    private static LoraConfig ReadLora(FieldReader f)
+    private static PeftConfig ReadShared(ConfigFieldReader f, PeftConfig config)
     {
-        if (f.String("bias") is string bias && bias != "none")
-            throw new InvalidDataException($"{f.Source}: bias '{bias}' is not supported (only \"none\").");
-        f.RejectTrue("fan_in_fan_out", "use_dora", "lora_bias", "use_qalora");
-        f.RejectNonEmpty("rank_pattern", "alpha_pattern", "layer_replication", "target_parameters", "trainable_token_indices");
-        var init = f.Node("init_lora_weights") switch
+        config = f.Node("target_modules") switch
         {
-            null => LoraInit.KaimingUniform,
-            JsonValue v when v.TryGetValue<bool>(out _) => LoraInit.KaimingUniform,
-            JsonValue v when v.TryGetValue<string>(out var s) && s == "gaussian" => LoraInit.Gaussian,
-            var other => throw new InvalidDataException($"{f.Source}: init_lora_weights {other!.ToJsonString()} is not supported (true, false or \"gaussian\")."),
+            JsonValue v when v.TryGetValue(out string? text) && string.Equals(text, PeftConfig.AllLinear, StringComparison.OrdinalIgnoreCase)
+                => config with { TargetModules = [PeftConfig.AllLinear] }, // PEFT compares it case-insensitively
+            JsonValue v when v.TryGetValue(out string? regex) => config with { TargetModulesRegex = regex },
+            JsonArray => config with { TargetModules = f.StringList("target_modules") },
+            _ => throw f.Error("target_modules", "must be a list of names or a regular expression"),
         };
-        return new LoraConfig
+        config = f.Node("exclude_modules") switch
         {
-            R = f.Int("r") ?? 8,
-            LoraAlpha = f.Double("lora_alpha") ?? 8,
-            LoraDropout = f.Double("lora_dropout") ?? 0,
-            UseRsLora = f.Bool("use_rslora") ?? false,
-            InitLoraWeights = init,
+            null => config,
+            JsonValue v when v.TryGetValue(out string? regex) => config with { ExcludeModulesRegex = regex },
+            JsonArray => config with { ExcludeModules = f.StringList("exclude_modules") },
+            _ => throw f.Error("exclude_modules", "must be a list of names, a regular expression or null"),
         };
-    }
-
-    private static LilyConfig ReadLily(FieldReader f)
-    {
-        var routing = LilyRouting.BatchMean;
-        if (f.String(RoutingField) is string text && !Enum.TryParse(text, out routing))
-            throw new InvalidDataException($"{f.Source}: {RoutingField} '{text}' is not one of {string.Join(", ", Enum.GetNames<LilyRouting>())}.");
-        return new LilyConfig
+        return config with
         {
-            R = f.Int("r") ?? 32,
-            StrideA = f.Int("stride_A") ?? 1,
-            NumB = f.Int("num_B") ?? 2,
-            Scaling = f.Double("scaling") ?? 1.0,
-            InitWeights = f.Bool("init_weights") ?? true,
-            Routing = routing,
+            LayersToTransform = f.Node("layers_to_transform") is JsonValue
+                ? [f.Int("layers_to_transform")!.Value]
+                : f.IntList("layers_to_transform"),
+            LayersPattern = f.Node("layers_pattern") is JsonValue
+                ? [f.String("layers_pattern")!]
+                : f.StringList("layers_pattern"),
+            ModulesToSave = f.StringList("modules_to_save"),
+            InferenceMode = f.Bool("inference_mode") ?? false,
         };
     }
 
-    /// <summary>Typed access to optional fields, with errors that name the field and the file.</summary>
-    private sealed class FieldReader(JsonObject root, string source)
+    private static JsonNode? TargetModulesNode(PeftConfig config)
     {
-        public string Source => source;
+        if (config.TargetModulesRegex is { Length: > 0 } regex) return JsonValue.Create(regex);
+        if (config.TargetModules is [PeftConfig.AllLinear]) return JsonValue.Create(PeftConfig.AllLinear);
+        return Strings(config.TargetModules ?? throw new ArgumentException("The config has no target modules.", nameof(config)));
+    }
 
-        public JsonNode? Node(string name) => root.TryGetPropertyValue(name, out var node) ? node : null;
+    private static JsonArray? Strings(IEnumerable<string>? values) =>
+        values is null ? null : new JsonArray(values.Select(v => (JsonNode?)v).ToArray());
 
-        public string? String(string name)
-        {
-            var node = Node(name);
-            if (node is null) return null;
-            if (node is JsonValue value && value.TryGetValue(out string? result)) return result;
-            throw new InvalidDataException($"{source}: '{name}' must be a string (got {node.ToJsonString()}).");
-        }
-
-        public bool? Bool(string name) => Get<bool>(name, "true or false");
-
-        public int? Int(string name)
-        {
-            double? d = Double(name);
-            if (d is null) return null;
-            if (d != Math.Floor(d.Value) || d < int.MinValue || d > int.MaxValue)
-                throw new InvalidDataException($"{source}: '{name}' must be a whole number (got {d.Value.ToString(CultureInfo.InvariantCulture)}).");
-            return (int)d.Value;
-        }
-
-        public double? Double(string name) => Get<double>(name, "a number");
-
-        public IReadOnlyList<string>? StringList(string name)
-        {
-            var node = Node(name);
-            if (node is null) return null;
-            if (node is not JsonArray list || list.Any(n => n is not JsonValue v || !v.TryGetValue<string>(out _)))
-                throw new InvalidDataException($"{source}: '{name}' must be a list of strings.");
-            return list.Select(n => n!.GetValue<string>()).ToList();
-        }
-
-        public void RejectTrue(params string[] names)
-        {
-            foreach (var name in names)
-            {
-                if (Bool(name) == true) throw new InvalidDataException($"{source}: '{name}' is true, which this library does not support.");
-            }
-        }
-
-        public void RejectNonEmpty(params string[] names)
-        {
-            foreach (var name in names)
-            {
-                var node = Node(name);
-                bool empty = node is null || node is JsonObject { Count: 0 } || node is JsonArray { Count: 0 };
-                if (!empty) throw new InvalidDataException($"{source}: '{name}' is set ({node!.ToJsonString()}), which this library does not support.");
-            }
-        }
-
-        public void RejectSet(params string[] names)
-        {
-            foreach (var name in names)
-            {
-                if (Node(name) is not null) throw new InvalidDataException($"{source}: '{name}' is set ({Node(name)!.ToJsonString()}), which this library does not support yet.");
-            }
-        }
-
-        private T? Get<T>(string name, string expected) where T : struct
-        {
-            var node = Node(name);
-            if (node is null) return null;
-            if (node is JsonValue value && value.TryGetValue(out T result)) return result;
-            throw new InvalidDataException($"{source}: '{name}' must be {expected} (got {node.ToJsonString()}).");
-        }
+    /// <summary>"LORA and LILY are).", then any method registered from outside.</summary>
+    private static string SupportedTypes()
+    {
+        var extra = PeftMethods.RegisteredTypes.Except(PeftMethods.BuiltIn).ToList();
+        string builtIn = $"{string.Join(" and ", PeftMethods.BuiltIn)} are).";
+        return extra.Count == 0
+            ? builtIn + " Other methods can be added with PeftMethods.Register."
+            : $"{builtIn} Also registered: {string.Join(", ", extra)}.";
     }
 }

@@ -2,17 +2,28 @@ using System.Text.RegularExpressions;
 
 namespace Lily;
 
-/// <summary>Compiles and runs the user's regular expressions over module paths (full match, with a timeout).</summary>
+/// <summary>
+/// The one place where user regular expressions over module paths are compiled and run, so every
+/// field behaves as PEFT's <c>re.fullmatch</c> and no pattern can hang the process.
+/// </summary>
 internal static class PathPattern
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(200);
+    /// <summary>
+    /// Longest time one match may take. Module paths are short, so an honest pattern needs
+    /// microseconds; only catastrophic backtracking comes near this.
+    /// </summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>A regex that must match a whole path.</summary>
+    /// <summary>Compiles <paramref name="pattern"/> so that it must match a whole path (PEFT's <c>re.fullmatch</c>).</summary>
+    /// <param name="pattern">The user's expression.</param>
+    /// <param name="field">The config field it came from, named in errors.</param>
+    /// <exception cref="ArgumentException">The pattern is not a valid .NET regular expression.</exception>
     public static Regex CompileFullMatch(string pattern, string field)
     {
         try
         {
-            return new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, Timeout);
+            // The group keeps an alternation such as "a|b" inside the anchors.
+            return new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant, MatchTimeout);
         }
         catch (ArgumentException e)
         {
@@ -20,7 +31,8 @@ internal static class PathPattern
         }
     }
 
-    /// <summary>True when <paramref name="regex"/> matches all of <paramref name="path"/>.</summary>
+    /// <summary>True when <paramref name="regex"/> (from <see cref="CompileFullMatch"/>) matches <paramref name="path"/>.</summary>
+    /// <exception cref="ArgumentException">The match ran out of time; the message names <paramref name="field"/> and the path.</exception>
     public static bool IsFullMatch(Regex regex, string path, string field)
     {
         try
@@ -29,7 +41,7 @@ internal static class PathPattern
         }
         catch (RegexMatchTimeoutException e)
         {
-            throw new ArgumentException($"The regular expression in {field} took too long on '{path}' (catastrophic backtracking?).", field, e);
+            throw new ArgumentException($"the regular expression in {field} took too long on '{path}' (catastrophic backtracking?)", field, e);
         }
     }
 }

@@ -1,22 +1,32 @@
-using System.Text.RegularExpressions;
+using Lily.Serialization;
 
 namespace Lily;
 
 /// <summary>
 /// Settings shared by every parameter-efficient fine-tuning method: which modules to adapt,
-/// which to train in full, and how adapter weights are typed. A method's config derives from
-/// this and adds its own hyper-parameters (see <see cref="LoraConfig"/>, <see cref="LilyConfig"/>).
+/// which to leave out or train in full, and how adapter weights are typed. A method's config
+/// derives from this and adds its own hyper-parameters (see <see cref="LoraConfig"/>, <see cref="LilyConfig"/>).
 /// </summary>
 /// <remarks>
 /// Field meanings follow Hugging Face PEFT so that <c>adapter_config.json</c> files move between
-/// Python and .NET unchanged.
+/// Python and .NET unchanged. A new method registers how its fields are read with
+/// <see cref="PeftMethods.Register"/> and writes them in <see cref="WriteFields"/>.
 /// </remarks>
 public abstract record PeftConfig
 {
     /// <summary>
+    /// PEFT's special <c>target_modules</c> value: every Linear layer except the output layer.
+    /// Use it as the single entry of <see cref="TargetModules"/>; the file stores it as the string
+    /// <c>"all-linear"</c>, as PEFT does.
+    /// </summary>
+    public const string AllLinear = "all-linear";
+
+    /// <summary>
     /// Names of the modules to adapt. An entry matches a module whose full path equals it or
     /// ends with <c>"." + entry</c> (PEFT's rule), so <c>"q_proj"</c> matches
-    /// <c>blocks.0.attn.q_proj</c>. Set this or <see cref="TargetModulesRegex"/>, not both.
+    /// <c>blocks.0.attn.q_proj</c>. The single entry <see cref="AllLinear"/> selects every Linear
+    /// layer but the output layer. Set this or <see cref="TargetModulesRegex"/>, not both.
+    /// PEFT's <c>target_modules</c> as a list (or the string <c>"all-linear"</c>).
     /// </summary>
     public IReadOnlyList<string>? TargetModules { get; init; }
 
@@ -27,24 +37,43 @@ public abstract record PeftConfig
     public string? TargetModulesRegex { get; init; }
 
     /// <summary>
+    /// Modules not to adapt even though they are targeted, matched by the same rule as
+    /// <see cref="TargetModules"/> (path equals an entry or ends with <c>"." + entry</c>).
+    /// PEFT's <c>exclude_modules</c> as a list. Set this or <see cref="ExcludeModulesRegex"/>, not both.
+    /// </summary>
+    public IReadOnlyList<string>? ExcludeModules { get; init; }
+
+    /// <summary>
+    /// A regular expression that must match a module's full path for it to be left out.
+    /// PEFT's <c>exclude_modules</c> as a string. Set this or <see cref="ExcludeModules"/>, not both.
+    /// </summary>
+    public string? ExcludeModulesRegex { get; init; }
+
+    /// <summary>
+    /// Adapt only the layers at these indexes of the model's layer list (the number that follows
+    /// the <see cref="LayersPattern"/> segment in a path, e.g. <c>2</c> in <c>model.layers.2.q_proj</c>);
+    /// null adapts every layer. PEFT's <c>layers_to_transform</c> (an int in the file reads as one entry).
+    /// </summary>
+    public IReadOnlyList<int>? LayersToTransform { get; init; }
+
+    /// <summary>
+    /// Names of the layer-list module whose index <see cref="LayersToTransform"/> selects, e.g.
+    /// <c>"layers"</c> or <c>"h"</c>; null (or empty) lets PEFT's common names be tried. Requires
+    /// <see cref="LayersToTransform"/>. PEFT's <c>layers_pattern</c> (a string in the file reads as one entry).
+    /// </summary>
+    public IReadOnlyList<string>? LayersPattern { get; init; }
+
+    /// <summary>
     /// Modules (matched by the same rule as <see cref="TargetModules"/>) that are trained in full
     /// and saved with the adapter, typically a new classification head. PEFT's <c>modules_to_save</c>.
     /// </summary>
     public IReadOnlyList<string>? ModulesToSave { get; init; }
 
-    /// <summary>Modules never adapted: exact path or <c>.suffix</c> match. PEFT's <c>exclude_modules</c> (a list).</summary>
-    public IReadOnlyList<string>? ExcludeModules { get; init; }
-
-    /// <summary>Modules never adapted: a regex over the full path. PEFT's <c>exclude_modules</c> (a string).</summary>
-    public string? ExcludeModulesRegex { get; init; }
-
-    /// <summary>Layer indices to adapt. PEFT's <c>layers_to_transform</c>.</summary>
-    public IReadOnlyList<int>? LayersToTransform { get; init; }
-
-    /// <summary>Names of the module lists whose index selects the layer. PEFT's <c>layers_pattern</c>.</summary>
-    public IReadOnlyList<string>? LayersPattern { get; init; }
-
-    /// <summary>Adapters are frozen (loaded for inference). PEFT's <c>inference_mode</c>.</summary>
+    /// <summary>
+    /// PEFT's <c>inference_mode</c>: the adapter is meant for inference, not training. Stored and
+    /// written as it is (default false); PEFT itself writes true on save and decides from its
+    /// <c>is_trainable</c> argument on load.
+    /// </summary>
     public bool InferenceMode { get; init; }
 
     /// <summary>
@@ -63,31 +92,16 @@ public abstract record PeftConfig
     /// </summary>
     public virtual void Validate()
     {
-        bool hasList = TargetModules is { Count: > 0 };
-        bool hasRegex = !string.IsNullOrEmpty(TargetModulesRegex);
-        if (hasList == hasRegex)
+        ValidateTargets();
+        ValidateNames(ExcludeModules, nameof(ExcludeModules));
+        if (ExcludeModulesRegex is not null)
         {
-            throw new ArgumentException(
-                hasList
-                    ? "Set either TargetModules or TargetModulesRegex, not both."
-                    : "No target modules: set TargetModules (e.g. [\"q_proj\", \"v_proj\"]) or TargetModulesRegex.",
-                nameof(TargetModules));
+            Require(ExcludeModules is null, nameof(ExcludeModules), "and ExcludeModulesRegex are both set; set one of them.");
+            Require(ExcludeModulesRegex.Length > 0, nameof(ExcludeModulesRegex), "is empty; use null to exclude nothing.");
+            _ = PathPattern.CompileFullMatch(ExcludeModulesRegex, nameof(ExcludeModulesRegex));
         }
-        if (hasList && TargetModules!.Any(string.IsNullOrWhiteSpace))
-            throw new ArgumentException("TargetModules contains an empty name.", nameof(TargetModules));
-        if (hasRegex)
-        {
-            try
-            {
-                _ = new Regex(TargetModulesRegex!);
-            }
-            catch (ArgumentException e)
-            {
-                throw new ArgumentException($"TargetModulesRegex is not a valid regular expression: {e.Message}", nameof(TargetModulesRegex), e);
-            }
-        }
-        if (ModulesToSave is not null && ModulesToSave.Any(string.IsNullOrWhiteSpace))
-            throw new ArgumentException("ModulesToSave contains an empty name.", nameof(ModulesToSave));
+        ValidateLayers();
+        ValidateNames(ModulesToSave, nameof(ModulesToSave));
     }
 
     /// <summary>
@@ -95,6 +109,20 @@ public abstract record PeftConfig
     /// One builder serves one injection, so it can hold state shared across layers.
     /// </summary>
     public abstract AdapterBuilder CreateBuilder();
+
+    /// <summary>
+    /// Writes this method's own fields (everything but the shared ones above and <c>peft_type</c>)
+    /// into <c>adapter_config.json</c>, with PEFT's names and values.
+    /// </summary>
+    /// <param name="w">Collects the fields; keys are sorted when the file is written.</param>
+    /// <remarks>
+    /// Protected rather than protected internal so that a method defined in another assembly
+    /// overrides it as <c>protected override</c> whatever that assembly can see of this one.
+    /// </remarks>
+    protected abstract void WriteFields(ConfigFieldWriter w);
+
+    /// <summary>Lets <see cref="AdapterConfigFile"/> call <see cref="WriteFields"/>.</summary>
+    internal void WriteMethodFields(ConfigFieldWriter w) => WriteFields(w);
 
     /// <summary>
     /// The config to write for an adapter whose layers are <paramref name="layers"/>. A method whose
@@ -107,5 +135,58 @@ public abstract record PeftConfig
     protected static void Require(bool ok, string field, string problem)
     {
         if (!ok) throw new ArgumentException($"{field} {problem}", field);
+    }
+
+    private void ValidateTargets()
+    {
+        bool hasList = TargetModules is { Count: > 0 };
+        bool hasRegex = !string.IsNullOrEmpty(TargetModulesRegex);
+        if (hasList == hasRegex)
+        {
+            throw new ArgumentException(
+                hasList
+                    ? "Set either TargetModules or TargetModulesRegex, not both."
+                    : "No target modules: set TargetModules (e.g. [\"q_proj\", \"v_proj\"]) or TargetModulesRegex.",
+                nameof(TargetModules));
+        }
+        if (hasList)
+        {
+            ValidateNames(TargetModules, nameof(TargetModules));
+            Require(!TargetModules!.Contains(AllLinear) || TargetModules!.Count == 1, nameof(TargetModules),
+                $"contains \"{AllLinear}\" with other names; \"{AllLinear}\" already selects every Linear layer, so it must be the only entry.");
+        }
+        else
+        {
+            // The file stores both as a string, so "all-linear" as a regex would read back as the special value.
+            Require(!string.Equals(TargetModulesRegex, AllLinear, StringComparison.OrdinalIgnoreCase), nameof(TargetModulesRegex),
+                $"is \"{AllLinear}\", PEFT's special value: set TargetModules = [PeftConfig.AllLinear] instead.");
+            _ = PathPattern.CompileFullMatch(TargetModulesRegex!, nameof(TargetModulesRegex));
+        }
+    }
+
+    private void ValidateLayers()
+    {
+        if (LayersToTransform is not null)
+        {
+            Require(LayersToTransform.Count > 0, nameof(LayersToTransform), "is empty, so no layer would be adapted; use null to adapt every layer.");
+            Require(LayersToTransform.All(i => i >= 0), nameof(LayersToTransform), $"contains a negative index ({string.Join(", ", LayersToTransform)}).");
+        }
+        if (LayersPattern is not null)
+        {
+            // PEFT: "When `layers_pattern` is specified, `layers_to_transform` must also be specified."
+            Require(LayersToTransform is not null, nameof(LayersPattern), "is set without LayersToTransform; PEFT requires both (the pattern only says where the layer index is).");
+            ValidateNames(LayersPattern, nameof(LayersPattern));
+        }
+        if (!string.IsNullOrEmpty(TargetModulesRegex))
+        {
+            // PEFT: "`layers_to_transform` cannot be used when `target_modules` is a str."
+            Require(LayersToTransform is null, nameof(LayersToTransform), "cannot be used with TargetModulesRegex (as in PEFT); put the layer indexes in the regular expression.");
+        }
+    }
+
+    private static void ValidateNames(IReadOnlyList<string>? names, string field)
+    {
+        if (names is not null && names.Any(string.IsNullOrWhiteSpace))
+            throw new ArgumentException($"{field} contains an empty name.", field);
     }
 }

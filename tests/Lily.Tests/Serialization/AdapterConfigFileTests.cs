@@ -67,7 +67,7 @@ public class AdapterConfigFileTests
         root.GetProperty("modules_to_save").EnumerateArray().Select(e => e.GetString()).Should().Equal("classifier");
         root.GetProperty("bias").GetString().Should().Be("none");
         root.GetProperty("use_dora").GetBoolean().Should().BeFalse();
-        root.GetProperty("inference_mode").GetBoolean().Should().BeTrue();
+        root.GetProperty("inference_mode").GetBoolean().Should().BeFalse("InferenceMode is written as it is, false by default");
         root.GetProperty("task_type").ValueKind.Should().Be(JsonValueKind.Null);
 
         Parse(AdapterConfigFile.ToJson(new LoraConfig { TargetModules = ["q_proj"] })).GetProperty("init_lora_weights").GetBoolean()
@@ -151,8 +151,8 @@ public class AdapterConfigFileTests
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "init_lora_weights": "pissa" }""", "*init_lora_weights \"pissa\" is not supported*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "rank_pattern": { "q": 4 } }""", "*'rank_pattern' is set*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "fan_in_fan_out": true }""", "*'fan_in_fan_out' is true*")]
-    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "exclude_modules": ["k"] }""", "*'exclude_modules' is set*")]
-    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "layers_to_transform": [0] }""", "*'layers_to_transform' is set*")]
+    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "layers_pattern": ["layers"] }""", "*LayersPattern is set without LayersToTransform*")]
+    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "r": null }""", "*'r' must be a number (got null)*")]
     [InlineData("""{ "peft_type": "LILY", "target_modules": ["q"], "num_B": 1 }""", "*NumB must be at least 2*")]
     [InlineData("""{ "peft_type": "LILY", "target_modules": ["q"], "lily_routing": "Sideways" }""", "*lily_routing 'Sideways' is not one of BatchMean, PerSample, PerToken*")]
     [InlineData("""{ "peft_type": "LILY", "target_modules": "(" }""", "*not a valid regular expression*")]

@@ -1,3 +1,5 @@
+using Lily.Serialization;
+
 namespace Lily;
 
 /// <summary>
@@ -40,6 +42,7 @@ public sealed record LilyConfig : PeftConfig
     public override void Validate()
     {
         base.Validate();
+        ValidateDisjointTargets();
         Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
         Require(StrideA >= 1, nameof(StrideA), $"must be at least 1 (got {StrideA}).");
         Require(NumB >= 2, nameof(NumB), $"must be at least 2: a single expert leaves nothing to route (got {NumB}).");
@@ -49,4 +52,42 @@ public sealed record LilyConfig : PeftConfig
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LilyBuilder(this);
+
+    /// <inheritdoc />
+    protected override void WriteFields(ConfigFieldWriter w)
+    {
+        w.Set("r", R);
+        w.Set("stride_A", StrideA);
+        w.Set("num_B", NumB);
+        w.Set("scaling", Scaling);
+        w.Set("init_weights", InitWeights);
+        if (Routing != LilyRouting.BatchMean) w.Set(LilyConfigFields.RoutingField, Routing.ToString());
+    }
+
+    /// <summary>
+    /// PEFT groups Lily layers by the first entry of a Python set of targets that the layer's name
+    /// ends with (plain <c>key.endswith(target)</c>). When one entry ends with another, say
+    /// <c>"q_proj"</c> and <c>"proj"</c>, a q_proj layer could join either group, and which one
+    /// depends on Python's string-hash seed: the sharing of A and experts, and so the file's meaning,
+    /// would differ between runs. Such lists are refused.
+    /// </summary>
+    private void ValidateDisjointTargets()
+    {
+        if (TargetModules is not { Count: > 1 } targets) return;
+        foreach (var longer in targets)
+        {
+            foreach (var shorter in targets)
+            {
+                if (longer == shorter || longer == AllLinear || shorter == AllLinear) continue;
+                if (!longer.EndsWith(shorter, StringComparison.Ordinal)) continue;
+                throw new ArgumentException(
+                    $"TargetModules entries '{longer}' and '{shorter}' overlap: '{longer}' ends with '{shorter}'. "
+                    + "PEFT groups Lily layers by which target a layer's name ends with, over a Python set, so which group "
+                    + $"a '{longer}' layer joins (and which A and experts it shares) would depend on Python's hash seed, "
+                    + "and the adapter file could not round-trip reliably. Use target names where none ends with another, "
+                    + "or TargetModulesRegex.",
+                    nameof(TargetModules));
+            }
+        }
+    }
 }

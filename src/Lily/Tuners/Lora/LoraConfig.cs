@@ -1,6 +1,11 @@
+using System.Text.Json.Nodes;
+using Lily.Serialization;
+
 namespace Lily;
 
-/// <summary>How LoRA's factors start. In every case <c>B = 0</c>, so the adapter starts as a no-op.</summary>
+/// <summary>
+/// How LoRA's factors start. Except for <see cref="Random"/>, <c>B = 0</c>, so the adapter starts as a no-op.
+/// </summary>
 public enum LoraInit
 {
     /// <summary>A is kaiming-uniform with a = √5 (as <c>nn.Linear</c>), PEFT's default (<c>init_lora_weights=True</c>).</summary>
@@ -8,6 +13,13 @@ public enum LoraInit
 
     /// <summary>A is normal with standard deviation 1/r (PEFT's <c>init_lora_weights="gaussian"</c>).</summary>
     Gaussian,
+
+    /// <summary>
+    /// A and B both keep <c>nn.Linear</c>'s default kaiming-uniform init (a = √5), PEFT's
+    /// <c>init_lora_weights=False</c>. B is not zero, so the adapter is NOT a no-op at the start:
+    /// the adapted model differs from the base model before any training. Meant for tests and experiments.
+    /// </summary>
+    Random,
 }
 
 /// <summary>
@@ -29,7 +41,11 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>Scale by <c>alpha / √r</c> instead of <c>alpha / r</c> (rank-stabilised LoRA). PEFT's <c>use_rslora</c>.</summary>
     public bool UseRsLora { get; init; }
 
-    /// <summary>Initialisation of A. PEFT's <c>init_lora_weights</c>.</summary>
+    /// <summary>
+    /// Initialisation of the factors. PEFT's <c>init_lora_weights</c>: <c>true</c> is
+    /// <see cref="LoraInit.KaimingUniform"/>, <c>"gaussian"</c> is <see cref="LoraInit.Gaussian"/>,
+    /// <c>false</c> is <see cref="LoraInit.Random"/>.
+    /// </summary>
     public LoraInit InitLoraWeights { get; init; } = LoraInit.KaimingUniform;
 
     /// <inheritdoc />
@@ -50,4 +66,27 @@ public sealed record LoraConfig : PeftConfig
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LoraBuilder(this);
+
+    /// <inheritdoc />
+    protected override void WriteFields(ConfigFieldWriter w)
+    {
+        w.Set("r", R);
+        w.Set("lora_alpha", LoraAlpha);
+        w.Set("lora_dropout", LoraDropout);
+        w.Set("use_rslora", UseRsLora);
+        w.Set("init_lora_weights", InitLoraWeights switch
+        {
+            LoraInit.Gaussian => "gaussian",
+            LoraInit.Random => false,
+            _ => true,
+        });
+        // PEFT's defaults for the options this library does not implement, so PEFT reads the file as written.
+        w.Set("bias", "none");
+        w.Set("fan_in_fan_out", false);
+        w.Set("use_dora", false);
+        w.Set("lora_bias", false);
+        w.Set("rank_pattern", new JsonObject());
+        w.Set("alpha_pattern", new JsonObject());
+        w.Set("layer_replication", null);
+    }
 }

@@ -37,7 +37,10 @@ public sealed class LoraLinear : AdapterLinear
                 nn.init.normal_(lora_A.weight!, 0, 1.0 / r);
             else
                 nn.init.kaiming_uniform_(lora_A.weight!, a: Math.Sqrt(5));
-            nn.init.zeros_(lora_B.weight!);
+            if (init == LoraInit.Random)
+                nn.init.kaiming_uniform_(lora_B.weight!, a: Math.Sqrt(5));
+            else
+                nn.init.zeros_(lora_B.weight!);
         }
         RegisterComponents();
     }
