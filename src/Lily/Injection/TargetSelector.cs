@@ -12,15 +12,12 @@ namespace Lily;
 /// </summary>
 internal static class TargetSelector
 {
-    /// <summary>PEFT's shorthand for every Linear layer but the output layer.</summary>
-    public const string AllLinear = "all-linear";
-
     /// <summary>A chosen layer: the tree node (a Linear, or the wrapper standing in its place) and its target.</summary>
     public sealed record Selected(ModuleTree.Node Node, AdapterTarget Target);
 
     /// <summary>True when <paramref name="config"/> asks for <c>all-linear</c>.</summary>
     public static bool IsAllLinear(PeftConfig config) =>
-        config.TargetModules is [var only] && string.Equals(only, AllLinear, StringComparison.OrdinalIgnoreCase);
+        config.TargetModules is [var only] && string.Equals(only, PeftConfig.AllLinear, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The Linear a node stands for: itself, or the original layer inside an adapter wrapper.</summary>
     public static Linear? LinearOf(ModuleTree.Node node) => node.Module switch

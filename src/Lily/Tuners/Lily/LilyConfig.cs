@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Lily.Serialization;
 
 namespace Lily;
@@ -52,6 +53,25 @@ public sealed record LilyConfig : PeftConfig
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LilyBuilder(this);
+
+    /// <summary>
+    /// The routing written is the routing the layers compute (a layer's <see cref="LilyLinear.Routing"/>
+    /// can be changed after creation), so the file cannot disagree with the model. Routing other than
+    /// PEFT's batch mean is saved as <c>lily_routing</c>, which PEFT ignores: PEFT would route such an
+    /// adapter by batch mean and compute different outputs, so that is logged as a warning.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The layers route in different ways; one file cannot describe that.</exception>
+    public override PeftConfig ForSave(IReadOnlyList<AdapterLinear> layers, ILogger logger)
+    {
+        var modes = layers.OfType<LilyLinear>().Select(l => l.Routing).Distinct().ToList();
+        if (modes.Count > 1)
+            throw new InvalidOperationException($"The Lily layers route in different ways ({string.Join(", ", modes)}); adapter_config.json holds one routing mode. Set every layer's Routing to the same mode before saving.");
+        var routing = modes.Count == 1 ? modes[0] : Routing;
+        if (routing != LilyRouting.BatchMean)
+            logger.LogWarning("Saving a Lily adapter with {Routing} routing: PEFT ignores the '{Field}' field and routes by batch mean, so in Python this adapter computes different outputs. Only this library reproduces it exactly.",
+                routing, LilyConfigFields.RoutingField);
+        return this with { Routing = routing };
+    }
 
     /// <inheritdoc />
     protected override void WriteFields(ConfigFieldWriter w)
