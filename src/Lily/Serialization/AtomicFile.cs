@@ -10,10 +10,13 @@ namespace Lily.Serialization;
 /// atomic), is flushed to the disk, and is then renamed over the target. If writing fails the temporary file is
 /// deleted and the previous file is left exactly as it was.
 /// </remarks>
-public static class AtomicFile
+internal static class AtomicFile
 {
     // Keeps the temporary file's name under the usual 255-byte limit even for long target names.
     private const int MaxTempNamePrefix = 100;
+
+    /// <summary>The extension of the temporary files <see cref="Write"/> creates.</summary>
+    internal const string TempExtension = ".tmp";
 
     /// <summary>Writes a file atomically through a callback.</summary>
     /// <param name="path">The file to create or replace. Its directory must exist.</param>
@@ -25,6 +28,29 @@ public static class AtomicFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(write);
 
+        var (fullPath, directory) = ResolveTarget(path);
+        var tempPath = TempPathFor(directory, Path.GetFileName(fullPath), TempExtension);
+        WriteNew(tempPath, write);
+        try
+        {
+            File.Move(tempPath, fullPath, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(tempPath);
+            throw;
+        }
+
+        // Makes the rename itself durable: without it a power loss could bring back the old directory entry.
+        DirectorySync.Flush(directory);
+    }
+
+    /// <summary>
+    /// The full path of <paramref name="path"/> and its directory, after checking that the directory exists and
+    /// that the path is not itself a directory (so a doomed write is refused before any content is produced).
+    /// </summary>
+    internal static (string FullPath, string Directory) ResolveTarget(string path)
+    {
         var fullPath = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(fullPath)
             ?? throw new ArgumentException($"'{path}' names a root directory, not a file.", nameof(path));
@@ -39,22 +65,34 @@ public static class AtomicFile
             throw new IOException($"Cannot write '{fullPath}': it is a directory.");
         }
 
-        var name = Path.GetFileName(fullPath);
+        return (fullPath, directory);
+    }
+
+    /// <summary>A new, unique, hidden temporary path in <paramref name="directory"/> for a file called <paramref name="name"/>.</summary>
+    /// <remarks>
+    /// In the target's own directory so the final rename stays on one file system and is atomic. Hidden (leading dot)
+    /// and unique, so concurrent writers of the same target do not collide and directory listings such as
+    /// "*.safetensors" do not pick the partial file up.
+    /// </remarks>
+    internal static string TempPathFor(string directory, string name, string extension)
+    {
         var prefix = name.Length > MaxTempNamePrefix ? name[..MaxTempNamePrefix] : name;
-        // Hidden (leading dot) and unique, so concurrent writers of the same target do not collide and directory
-        // listings such as "*.safetensors" do not pick the partial file up.
-        var tempPath = Path.Combine(directory, $".{prefix}.{Guid.NewGuid():N}.tmp");
+        return Path.Combine(directory, $".{prefix}.{Guid.NewGuid():N}{extension}");
+    }
+
+    /// <summary>
+    /// Creates <paramref name="tempPath"/> (which must not exist), fills it through <paramref name="write"/> and
+    /// flushes it to the device; if anything fails the file is deleted and the exception propagates.
+    /// </summary>
+    internal static void WriteNew(string tempPath, Action<Stream> write)
+    {
         try
         {
-            using (var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                write(stream);
-                // Flush to the device before the rename: otherwise a power loss after the rename could leave the
-                // new name pointing at a file whose data never reached the disk.
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(tempPath, fullPath, overwrite: true);
+            using var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16);
+            write(stream);
+            // Flush to the device before any rename: otherwise a power loss after the rename could leave the
+            // new name pointing at a file whose data never reached the disk.
+            stream.Flush(flushToDisk: true);
         }
         catch
         {
@@ -81,7 +119,8 @@ public static class AtomicFile
         WriteAllBytes(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetBytes(contents));
     }
 
-    private static void TryDelete(string path)
+    /// <summary>Deletes a file if it can, ignoring I/O and permission errors.</summary>
+    internal static void TryDelete(string path)
     {
         try
         {

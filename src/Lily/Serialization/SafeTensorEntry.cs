@@ -13,7 +13,7 @@ namespace Lily.Serialization;
 /// The entry does not copy <see cref="Data"/>: whoever builds an entry from a buffer must not change the
 /// buffer afterwards. Entries returned by <see cref="SafeTensorsReader"/> own their buffers.
 /// </remarks>
-public sealed class SafeTensorEntry
+internal sealed class SafeTensorEntry
 {
     /// <summary>The header key reserved for the file's string metadata; no tensor may use it.</summary>
     public const string MetadataKey = "__metadata__";

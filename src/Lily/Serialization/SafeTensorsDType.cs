@@ -10,7 +10,7 @@ namespace Lily.Serialization;
 /// reordered. Use <see cref="SafeTensorsDTypeExtensions"/> for the header spelling, element size and the
 /// mapping to TorchSharp scalar types.
 /// </remarks>
-public enum SafeTensorsDType
+internal enum SafeTensorsDType
 {
     /// <summary>Boolean stored as one byte, 0 or 1 (<c>"BOOL"</c>).</summary>
     Bool = 0,

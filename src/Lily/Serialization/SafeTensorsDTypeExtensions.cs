@@ -7,7 +7,7 @@ namespace Lily.Serialization;
 /// Helpers for <see cref="SafeTensorsDType"/>: element size, the spelling used in file headers, and the
 /// mapping to and from TorchSharp's <see cref="torch.ScalarType"/>.
 /// </summary>
-public static class SafeTensorsDTypeExtensions
+internal static class SafeTensorsDTypeExtensions
 {
     // Indexed by the enum's numeric value; kept next to each other so a new dtype cannot get a name
     // without a size.

@@ -16,7 +16,7 @@ namespace Lily.Serialization;
 /// </para>
 /// <para>Each tensor must be under 2 GiB (a .NET array); the file as a whole may be larger.</para>
 /// </remarks>
-public sealed class SafeTensorsReader
+internal sealed class SafeTensorsReader
 {
     private readonly Dictionary<string, SafeTensorEntry> _byName;
 

@@ -14,7 +14,7 @@ namespace Lily.Serialization;
 /// carries <c>"format": "pt"</c> (which the Python loaders look for) unless the caller supplies another format.
 /// Files are saved with <see cref="AtomicFile"/>, so a failed save leaves the previous file untouched.
 /// </remarks>
-public static class SafeTensorsWriter
+internal static class SafeTensorsWriter
 {
     private static readonly IComparer<byte[]> Utf8Order = Comparer<byte[]>.Create((x, y) => x.AsSpan().SequenceCompareTo(y));
 

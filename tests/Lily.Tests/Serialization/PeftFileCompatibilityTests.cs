@@ -140,11 +140,12 @@ public sealed class PeftFileCompatibilityTests : IDisposable
     }
 
     [Theory]
-    [InlineData(SafeTensorsDType.F32)]
-    [InlineData(SafeTensorsDType.F16)]
-    [InlineData(SafeTensorsDType.BF16)]
-    public void Peft_lily_file_loads_and_computes_the_formula(SafeTensorsDType dtype)
+    [InlineData(nameof(SafeTensorsDType.F32))]
+    [InlineData(nameof(SafeTensorsDType.F16))]
+    [InlineData(nameof(SafeTensorsDType.BF16))]
+    public void Peft_lily_file_loads_and_computes_the_formula(string dtypeName)
     {
+        var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         WriteConfig(LilyConfigJson);
         SafeTensorsWriter.Save(WeightsPath(directory), LilyEntries(dtype));
         var (model, w, b) = KnownBase(LilyLayers);
