@@ -72,9 +72,7 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         double accuracy = Trainer.Evaluate(model, test);
         console.MarkupLine($"Pretrained ViT: {model.parameters().Sum(p => p.numel()):N0} parameters, test accuracy on classes 0–4 [green]{accuracy:P2}[/].");
 
-        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone());
-        SafeTensorsWriter.Save(Path.Combine(options.OutputFolder, "pretrained-vit.safetensors"), state);
-        return state;
+        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone());
     }
 
     private MethodResult FineTune(string method, int seed, int lilyRank, Dictionary<string, Tensor> pretrained,
@@ -141,10 +139,8 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         }
         else
         {
-            Directory.CreateDirectory(dir);
-            var tensors = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => KeyValuePair.Create(p.name, (Tensor)p.parameter));
-            SafeTensorsWriter.Save(Path.Combine(dir, "trained.safetensors"), tensors);
-            peftBytes = compactBytes = DirectoryBytes(dir);
+            // What the trained tensors take as raw data (a checkpoint adds only its header).
+            peftBytes = compactBytes = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel() * p.element_size());
         }
         long adapterCount = method is "head" or "full" ? 0 : trainableCount - headCount;
         return new MethodResult(method, seed, rank, trainableCount, adapterCount, curve[^1], seconds, peftBytes, compactBytes, curve);

@@ -11,9 +11,11 @@ internal static class AdapterFiles
     /// <summary>Reads and validates the config in <paramref name="directory"/>.</summary>
     public static PeftConfig ReadConfig(string directory, ILogger? logger = null)
     {
+        // An interrupted save is finished (or discarded) first, so the pair read is always whole.
+        if (Directory.Exists(directory)) AdapterFilePair.Recover(directory);
         var path = Path.Combine(directory, AdapterConfigFile.FileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"No {AdapterConfigFile.FileName} in '{directory}'.", path);
-        return AdapterConfigFile.FromJson(File.ReadAllText(path), path);
+        return AdapterConfigFile.FromJson(File.ReadAllText(path), path, logger);
     }
 
     /// <summary>Reads and validates the weights file in <paramref name="directory"/>.</summary>
@@ -31,18 +33,18 @@ internal static class AdapterFiles
         }
     }
 
-    /// <summary>Replaces both files in <paramref name="directory"/> (created if needed) so that they change together.</summary>
+    /// <summary>
+    /// Replaces both files in <paramref name="directory"/> (created if needed) together: a crash or a
+    /// failure at any point leaves either the complete old pair or, once recovered, the complete new one.
+    /// </summary>
     public static void Write(string directory, string configJson, List<KeyValuePair<string, torch.Tensor>> tensors, Dictionary<string, string> metadata)
     {
         Directory.CreateDirectory(directory);
         var configBytes = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(configJson);
-        // The config goes to its temporary file first, the weights are saved (atomically) from inside
-        // that write, and the small config is renamed into place only once the weights are.
-        AtomicFile.Write(Path.Combine(directory, AdapterConfigFile.FileName), stream =>
-        {
-            stream.Write(configBytes);
-            stream.Flush();
-            SafeTensorsWriter.Save(Path.Combine(directory, PeftModel.WeightsFileName), tensors, metadata);
-        });
+        AdapterFilePair.Write(directory,
+        [
+            new PendingFile(AdapterConfigFile.FileName, s => s.Write(configBytes)),
+            new PendingFile(PeftModel.WeightsFileName, s => SafeTensorsWriter.Write(s, tensors, metadata)),
+        ]);
     }
 }
