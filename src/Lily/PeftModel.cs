@@ -55,15 +55,15 @@ public static class PeftModel
     /// </summary>
     /// <param name="model">A fresh copy of the base model the adapter was trained on.</param>
     /// <param name="directory">Holds <c>adapter_config.json</c> and <c>adapter_model.safetensors</c>.</param>
-    /// <param name="isTrainable">Keep the adapter trainable (PEFT's <c>is_trainable</c>); false by default.</param>
     /// <param name="strict">Missing or unexpected tensors are errors (default). Mis-shaped tensors always are.</param>
     /// <param name="loggerFactory">Receives the injection summary and, when not strict, the keys that did not match.</param>
+    /// <param name="isTrainable">Keep the adapter trainable (PEFT's <c>is_trainable</c>); false by default.</param>
     /// <param name="attachment">How adapters are attached; <see cref="AdapterAttachment.Auto"/> by default.</param>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
     /// <exception cref="InvalidDataException">A file is malformed, or the adapter does not fit the model; the message names the keys.</exception>
     /// <exception cref="ArgumentException">The model already carries adapters.</exception>
-    public static PeftModel<TModel> Load<TModel>(TModel model, string directory, bool isTrainable = false, bool strict = true,
-        ILoggerFactory? loggerFactory = null, AdapterAttachment attachment = AdapterAttachment.Auto)
+    public static PeftModel<TModel> Load<TModel>(TModel model, string directory, bool strict = true,
+        ILoggerFactory? loggerFactory = null, bool isTrainable = false, AdapterAttachment attachment = AdapterAttachment.Auto)
         where TModel : nn.Module
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -109,6 +109,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
             logger.LogInformation("Adapter '{Adapter}' trains in full and saves: {Paths}", adapterName, string.Join(", ", plan.ModulesToSave.Select(m => m.Path)));
 
         SetAdapter(first ? adapterName : ActiveAdapter!);
+        logger.LogInformation("{Summary}", GetParameterSummary());
         if (guard is null && sites.Any(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0))
             guard = InertAdapterGuard.Install(Model, () => sites);
     }
@@ -172,6 +173,22 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         {
             ActiveAdapter = null;
             if (configs.Count > 0) SetAdapter(configs.Keys.First());
+        }
+        if (configs.Count == 0)
+        {
+            // The last adapter is gone: the model is the base model again, trainable as it was.
+            guard?.Dispose();
+            guard = null;
+            RestoreRequiresGrad();
+            originalRequiresGrad.Clear();
+        }
+    }
+
+    private void RestoreRequiresGrad()
+    {
+        foreach (var (name, p) in Model.named_parameters())
+        {
+            if (originalRequiresGrad.TryGetValue(name, out bool requiresGrad)) p.requires_grad = requiresGrad;
         }
     }
 
@@ -243,10 +260,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
             if (keepTrainedModules) m.Forget();
             else m.RestoreOriginal();
         }
-        foreach (var (name, p) in Model.named_parameters())
-        {
-            if (originalRequiresGrad.TryGetValue(name, out bool requiresGrad)) p.requires_grad = requiresGrad;
-        }
+        RestoreRequiresGrad();
         unloaded = true;
         return Model;
     }

@@ -76,7 +76,7 @@ internal static class ModuleTree
         foreach (var field in fields)
         {
             if (!field.FieldType.IsAssignableFrom(replacement))
-                return $"it is stored in field '{field.Name}' of {type.Name}, declared as {field.FieldType.Name}, which cannot hold a {replacement.Name}";
+                return $"it is stored in field '{field.Name}' of {type.Name}, declared as {field.FieldType.Name}, which cannot hold a {replacement.Name} (declare it as Module<Tensor, Tensor> to allow replacing)";
         }
         return null;
     }

@@ -15,20 +15,23 @@ public class InjectionTests
         var peft = PeftModel.Create(model, new LilyConfig { TargetModules = ["q_proj", "fc2"], R = 2 });
 
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
-        modules["layers.0.q_proj"].Should().BeOfType<LilyLinear>();
-        modules["layers.1.mlp.fc2"].Should().BeOfType<LilyLinear>();
+        modules["layers.0.q_proj"].Should().BeOfType<TunerLinear>();
+        modules["layers.1.mlp.fc2"].Should().BeOfType<TunerLinear>();
         modules["layers.1.mlp.fc1"].Should().BeOfType<Linear>();
         modules["layers.0.k_proj"].Should().BeOfType<Linear>();
         modules["layers.0.q_proj.base_layer"].Should().BeOfType<Linear>();
+        modules["layers.0.q_proj.lily_A.default"].Should().BeOfType<Linear>("adapter modules sit at PEFT's in-memory paths");
         peft.AdaptedModules.Select(a => a.Path).Should().Equal("layers.0.q_proj", "layers.0.mlp.fc2", "layers.1.q_proj", "layers.1.mlp.fc2");
+        peft.AdaptedModules.Should().OnlyContain(a => a.Attachment == AdapterAttachment.Replace);
+        var layers = peft.AdaptedModules.ToDictionary(a => a.Path, a => (LilyLinear)a.Layer);
 
         // Forward goes through the adapters: a non-zero B (in the Sequential) changes the output.
         var x = randn(2, 3, 6);
         var before = model.call(x);
-        var fc2 = (LilyLinear)modules["layers.1.mlp.fc2"];
+        var fc2 = layers["layers.1.mlp.fc2"];
         TensorData.Set(fc2.LilyB.Weight, randn_like(fc2.LilyB.Weight));
         model.call(x).allclose(before).Should().BeFalse("the adapter inside the Sequential is on the forward path");
-        var q = (LilyLinear)modules["layers.0.q_proj"];
+        var q = layers["layers.0.q_proj"];
         TensorData.Set(q.LilyB.Weight, randn_like(q.LilyB.Weight));
         var after = model.call(x);
         after.allclose(before).Should().BeFalse();
@@ -91,12 +94,13 @@ public class InjectionTests
     }
 
     [Fact]
-    public void A_field_typed_Linear_gives_a_clear_error_and_leaves_the_model_unchanged()
+    public void Replacing_a_field_typed_Linear_gives_a_clear_error_and_leaves_the_model_unchanged()
     {
         var model = new TypedFieldModel();
-        var act = () => PeftModel.Create(model, new LoraConfig { TargetModules = ["proj", "other"] });
+        var act = () => PeftModel.Create(model, new LoraConfig { TargetModules = ["proj", "other"] }, attachment: AdapterAttachment.Replace);
         act.Should().Throw<ArgumentException>().WithMessage("*'proj'*field 'proj'*declared as Linear*Module<Tensor, Tensor>*");
-        model.named_modules().Select(m => m.module).Should().NotContain(m => m is AdapterLinear);
+        model.named_modules().Select(m => m.module).Should().NotContain(m => m is IAdapterInternal);
+        model.named_parameters().Select(p => p.name).Should().Equal("proj.weight", "proj.bias", "other.weight", "other.bias");
         model.parameters().Should().OnlyContain(p => p.requires_grad);
     }
 
@@ -164,7 +168,7 @@ public class InjectionTests
         var model = new ToyModel(4, 6, 8, 3);
         PeftModel.Create(model, new LilyConfig { TargetModules = ["q_proj", "v_proj"], R = 2, StrideA = 2 }, factory);
 
-        provider.Messages.Should().Contain(m => m.StartsWith("Injected LILY into 8 modules"));
+        provider.Messages.Should().Contain(m => m.StartsWith("Adapter 'default': LILY on 8 layers"));
         provider.Messages.Should().Contain(m => m.Contains("target type q_proj") && m.Contains("4 layers, 2 shared A (stride 2), 1 pool of 2 B experts, 4 routers"));
         provider.Messages.Should().Contain(m => m.StartsWith("trainable params:"));
         int logged = provider.Messages.Count;

@@ -72,7 +72,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var fresh = BaseModel(seed: 11);
         fresh.eval();
         fresh.call(x).allclose(expected).Should().BeFalse("the adapters and the head change the output, so the test can fail");
-        var loaded = PeftModel.Load(fresh, directory);
+        var loaded = PeftModel.Load(fresh, directory, isTrainable: true);
 
         loaded.Model.Should().BeSameAs(fresh);
         loaded.Config.Should().BeEquivalentTo(saved.Config, o => o.ComparingByMembers<LilyConfig>());
@@ -95,7 +95,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var fresh = BaseModel(seed: 12);
         fresh.eval();
         fresh.call(x).allclose(expected).Should().BeFalse();
-        var loaded = PeftModel.Load(fresh, directory);
+        var loaded = PeftModel.Load(fresh, directory, isTrainable: true);
 
         loaded.Config.Should().BeEquivalentTo(saved.Config, o => o.ComparingByMembers<LoraConfig>());
         loaded.AdaptedModules.Select(a => a.Path).Should().Equal(saved.AdaptedModules.Select(a => a.Path));
@@ -115,7 +115,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         saved.Save(directory);
 
         var fresh = BaseModel(seed: 13);
-        var loaded = PeftModel.Load(fresh, directory);
+        var loaded = PeftModel.Load(fresh, directory, isTrainable: true);
 
         loaded.ModulesToSavePaths.Should().Equal("head");
         var after = fresh.named_parameters().Where(p => p.name.StartsWith("head.")).ToList();
@@ -135,7 +135,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var (saved, _) = Trained(LilyConfigFor(LilyRouting.BatchMean), seed: 14, randn(1, Dim));
         saved.Save(directory, layout);
 
-        var loaded = PeftModel.Load(BaseModel(seed: 14), directory);
+        var loaded = PeftModel.Load(BaseModel(seed: 14), directory, isTrainable: true);
 
         var byType = loaded.AdaptedModules.GroupBy(a => a.Path.Split('.')[^1]).ToDictionary(g => g.Key, g => g.Select(a => (LilyLinear)a.Layer).ToList());
         byType.Keys.Should().BeEquivalentTo(["q_proj", "v_proj", "fc1", "fc2"]);
@@ -265,7 +265,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var weights = File.ReadAllBytes(WeightsPath(directory));
         var config = File.ReadAllBytes(ConfigPath(directory));
 
-        var loaded = PeftModel.Load(BaseModel(seed: 18), directory);
+        var loaded = PeftModel.Load(BaseModel(seed: 18), directory, isTrainable: true);
         string again = Path.Combine(directory, "again");
         loaded.Save(again, layout);
 
@@ -281,7 +281,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         saved.Save(directory);
 
         var fresh = BaseModel(seed: 19);
-        var loaded = PeftModel.Load(fresh, directory);
+        var loaded = PeftModel.Load(fresh, directory, isTrainable: true);
         var unmerged = fresh.call(x);
 
         var plain = loaded.MergeAndUnload();
@@ -302,7 +302,7 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var fresh = BaseModel(seed: 21);
         fresh.train(training);
 
-        var loaded = PeftModel.Load(fresh, directory);
+        var loaded = PeftModel.Load(fresh, directory, isTrainable: true);
 
         fresh.modules().Should().OnlyContain(m => m.training == training, "injected layers take the mode of the layers they replace");
         if (!training)
@@ -323,9 +323,9 @@ public sealed class AdapterSaveLoadTests : IDisposable
         var logs = new ListLoggerProvider();
         using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
 
-        PeftModel.Load(BaseModel(seed: 20), directory, loggerFactory: factory);
+        PeftModel.Load(BaseModel(seed: 20), directory, loggerFactory: factory, isTrainable: true);
 
-        logs.Messages.Should().Contain(m => m.Contains("Injected LORA into 9 modules"));
+        logs.Messages.Should().Contain(m => m.Contains("LORA on 9 layers"));
         logs.Messages.Should().NotContain(m => m.Contains("missing") || m.Contains("ignored"), "a strict, complete load has nothing to warn about");
     }
 }
