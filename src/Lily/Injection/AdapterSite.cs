@@ -15,11 +15,13 @@ public sealed class AdapterSite
     private readonly Dictionary<string, AdapterModuleDict> kinds = new(StringComparer.Ordinal);
     private readonly nn.Module parent;
     private readonly string name;
+    private readonly nn.Module followerHost;
     private TunerLinear? wrapper;
     private IDisposable? hook;
 
-    internal AdapterSite(string path, nn.Module parent, string name, Linear baseLayer, AdapterAttachment attachment)
+    internal AdapterSite(string path, nn.Module parent, string name, Linear baseLayer, AdapterAttachment attachment, nn.Module followerHost)
     {
+        this.followerHost = followerHost;
         if (attachment == AdapterAttachment.Auto) throw new ArgumentException("Resolve Auto before creating a site.", nameof(attachment));
         Path = path;
         this.parent = parent;
@@ -70,7 +72,7 @@ public sealed class AdapterSite
         {
             var remover = BaseLayer.register_forward_hook((_, input, output) => OnForward(input, output));
             hook = new HookRegistration(remover.remove);
-            DeviceFollowerOf(parent, create: true)!.Follow(BaseLayer);
+            DeviceFollowerOf(followerHost, create: true)!.Follow(BaseLayer);
             foreach (var (kind, dict) in kinds) BaseLayer.register_module(kind, dict);
         }
     }
@@ -90,10 +92,10 @@ public sealed class AdapterSite
             hook.Dispose();
             hook = null;
             foreach (var kind in kinds.Keys) BaseLayer.register_module(kind, null!);
-            if (DeviceFollowerOf(parent, create: false) is { } follower)
+            if (DeviceFollowerOf(followerHost, create: false) is { } follower)
             {
                 follower.Unfollow(BaseLayer);
-                if (follower.IsEmpty) parent.register_module(DeviceFollower.RegisteredName, null!);
+                if (follower.IsEmpty) followerHost.register_module(DeviceFollower.RegisteredName, null!);
             }
         }
     }
@@ -170,12 +172,12 @@ public sealed class AdapterSite
         return output.MoveToOuterDisposeScope();
     }
 
-    private static DeviceFollower? DeviceFollowerOf(nn.Module parent, bool create)
+    private static DeviceFollower? DeviceFollowerOf(nn.Module host, bool create)
     {
-        var existing = parent.named_children().FirstOrDefault(c => c.name == DeviceFollower.RegisteredName).module as DeviceFollower;
+        var existing = host.named_children().FirstOrDefault(c => c.name == DeviceFollower.RegisteredName).module as DeviceFollower;
         if (existing is not null || !create) return existing;
         var follower = new DeviceFollower();
-        parent.register_module(DeviceFollower.RegisteredName, follower);
+        host.register_module(DeviceFollower.RegisteredName, follower);
         return follower;
     }
 

@@ -13,7 +13,7 @@ namespace Lily;
 internal static class Injector
 {
     /// <summary>One layer to adapt: where, with what, and how it is attached.</summary>
-    public sealed record PlannedLayer(TargetSelector.Selected Selected, AdapterLinear Layer, AdapterAttachment Attachment, AdapterSite? Existing)
+    public sealed record PlannedLayer(TargetSelector.Selected Selected, AdapterLinear Layer, AdapterAttachment Attachment, AdapterSite? Existing, nn.Module FollowerHost)
     {
         public AdapterTarget Target => Selected.Target;
     }
@@ -49,6 +49,8 @@ internal static class Injector
             if (attachment == AdapterAttachment.Replace && why is not null)
                 throw new ArgumentException($"Cannot replace '{s.Target.Path}': {why}. Use AdapterAttachment.Auto or Hook to attach by a forward hook instead.", "model");
             var mode = attachment == AdapterAttachment.Hook || why is not null ? AdapterAttachment.Hook : AdapterAttachment.Replace;
+            if (mode == AdapterAttachment.Hook && FollowerHost(modules, s.Node) is null)
+                throw new ArgumentException($"Cannot attach to '{s.Target.Path}' by a hook: every module above it is a Sequential, which moves only the children it runs. Use AdapterAttachment.Auto or Replace.", "model");
             modes.Add((s, mode, null));
         }
 
@@ -57,7 +59,7 @@ internal static class Injector
         {
             var linear = m.Selected.Target.BaseLayer;
             var layer = builder.Build(m.Selected.Target, linear.weight!.device, AdapterDtype(linear, config));
-            return new PlannedLayer(m.Selected, layer, m.Mode, m.Site);
+            return new PlannedLayer(m.Selected, layer, m.Mode, m.Site, FollowerHost(modules, m.Selected.Node) ?? m.Selected.Node.Parent!);
         }).ToList();
         return new Plan(Resolve(config, modules, selected), builder, layers, toSave, modules.Select(m => m.Path).ToList());
     }
@@ -72,7 +74,7 @@ internal static class Injector
             foreach (var planned in plan.Layers)
             {
                 var node = planned.Selected.Node;
-                var site = planned.Existing ?? new AdapterSite(planned.Target.Path, node.Parent!, node.Name, planned.Target.BaseLayer, planned.Attachment);
+                var site = planned.Existing ?? new AdapterSite(planned.Target.Path, node.Parent!, node.Name, planned.Target.BaseLayer, planned.Attachment, planned.FollowerHost);
                 site.Add(adapterName, planned.Layer);
                 added.Add(site);
                 if (planned.Existing is null)
@@ -115,18 +117,20 @@ internal static class Injector
         return config.AutocastAdapterDtype && dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
     }
 
-    // all-linear is resolved to the chosen layers' names, as PEFT writes it; if the output layer shares
-    // a name with them, its path is excluded so the file selects the same layers again.
+    // all-linear is resolved to the chosen layers' names, as PEFT writes it (Lily groups by them). Those
+    // names may also match modules that were not chosen (the output layer, a container named "0"): their
+    // paths are added to the exclusions, so the file selects exactly the same layers again.
     private static PeftConfig Resolve(PeftConfig config, List<ModuleTree.Node> modules, List<TargetSelector.Selected> selected)
     {
         if (!TargetSelector.IsAllLinear(config)) return config;
         var names = selected.Select(s => s.Target.TargetEntry).Distinct(StringComparer.Ordinal).ToList();
-        var output = modules.LastOrDefault(m => m.Parent is not null && TargetSelector.LinearOf(m) is not null);
         var resolved = config with { TargetModules = names };
-        if (output is null || !names.Contains(output.Name)) return resolved;
+        var chosen = selected.Select(s => s.Target.Path).ToHashSet(StringComparer.Ordinal);
+        var extra = TargetSelector.Matches(modules, resolved).Select(m => m.Node.Path).Where(p => !chosen.Contains(p)).ToList();
+        if (extra.Count == 0) return resolved;
         if (config.ExcludeModulesRegex is { Length: > 0 } regex)
-            return resolved with { ExcludeModulesRegex = $"(?:{regex})|{Regex.Escape(output.Path)}" };
-        return resolved with { ExcludeModules = [.. config.ExcludeModules ?? [], output.Path] };
+            return resolved with { ExcludeModulesRegex = string.Join("|", [$"(?:{regex})", .. extra.Select(Regex.Escape)]) };
+        return resolved with { ExcludeModules = [.. config.ExcludeModules ?? [], .. extra] };
     }
 
     private static List<(string Path, nn.Module Module)> FindModulesToSave(List<ModuleTree.Node> modules, PeftConfig config,
@@ -152,6 +156,21 @@ internal static class Injector
         }
         return found.Select(f => (f.Path, f.Module)).ToList();
     }
+
+    // Where a hooked layer's DeviceFollower is registered: the nearest ancestor whose to() reaches all
+    // its registered children. Sequential's named_children lists only the modules it runs, so a
+    // follower registered in a Sequential would never be moved; it goes one level further up.
+    private static nn.Module? FollowerHost(List<ModuleTree.Node> modules, ModuleTree.Node node)
+    {
+        var byPath = modules.ToDictionary(m => m.Path, StringComparer.Ordinal);
+        for (var current = node; current.Parent is not null; current = byPath[ParentPath(current.Path)])
+        {
+            if (current.Parent is not Sequential) return current.Parent;
+        }
+        return null;
+    }
+
+    private static string ParentPath(string path) => path.LastIndexOf('.') is int i and >= 0 ? path[..i] : "";
 
     // True when `path` is `outer` or below it.
     private static bool IsWithin(string path, string outer) => path == outer || path.StartsWith(outer + ".", StringComparison.Ordinal);

@@ -33,30 +33,9 @@ internal static class TargetSelector
     /// <exception cref="ArgumentException">A match is not a Linear, a Linear is reached by two paths, or nothing matches.</exception>
     public static List<Selected> Select(List<ModuleTree.Node> modules, PeftConfig config)
     {
-        var exclude = TargetModuleMatcher.ForExclusions(config);
-        var layerIndex = LayerIndexRule(config);
-        var candidates = new List<(ModuleTree.Node Node, string Entry)>();
-        if (IsAllLinear(config))
-        {
-            var linears = modules.Where(m => m.Parent is not null && LinearOf(m) is not null).ToList();
-            // The output layer is the last Linear in traversal order (where heads sit by convention):
-            // PEFT leaves the output layer out of all-linear, found there by get_output_embeddings().
-            foreach (var node in linears.Take(linears.Count - 1)) candidates.Add((node, node.Name));
-        }
-        else
-        {
-            var matcher = TargetModuleMatcher.ForTargets(config);
-            foreach (var node in modules)
-            {
-                if (node.Parent is not null && matcher.MatchedEntry(node.Path) is string entry) candidates.Add((node, entry));
-            }
-        }
-
         var selected = new List<Selected>();
-        foreach (var (node, entry) in candidates)
+        foreach (var (node, entry) in Matches(modules, config))
         {
-            if (exclude?.IsMatch(node.Path) == true) continue;
-            if (layerIndex is not null && !layerIndex(node.Path)) continue;
             var linear = LinearOf(node) ?? throw new ArgumentException(
                 $"Target module '{node.Path}' is a {node.Module.GetType().Name}; {config.PeftType} adapts only Linear layers. " +
                 "Narrow target modules so they name Linear layers only.", nameof(config));
@@ -76,6 +55,33 @@ internal static class TargetSelector
                 nameof(config));
         }
         return selected;
+    }
+
+    /// <summary>
+    /// The modules <paramref name="config"/> names, after exclusions and the layer filter, with the
+    /// entry that named each; not yet checked to be Linear layers.
+    /// </summary>
+    public static List<(ModuleTree.Node Node, string Entry)> Matches(List<ModuleTree.Node> modules, PeftConfig config)
+    {
+        var exclude = TargetModuleMatcher.ForExclusions(config);
+        var layerIndex = LayerIndexRule(config);
+        var candidates = new List<(ModuleTree.Node Node, string Entry)>();
+        if (IsAllLinear(config))
+        {
+            var linears = modules.Where(m => m.Parent is not null && LinearOf(m) is not null).ToList();
+            // The output layer is the last Linear in traversal order (where heads sit by convention):
+            // PEFT leaves the output layer out of all-linear, found there by get_output_embeddings().
+            foreach (var node in linears.Take(linears.Count - 1)) candidates.Add((node, node.Name));
+        }
+        else
+        {
+            var matcher = TargetModuleMatcher.ForTargets(config);
+            foreach (var node in modules)
+            {
+                if (node.Parent is not null && matcher.MatchedEntry(node.Path) is string entry) candidates.Add((node, entry));
+            }
+        }
+        return candidates.Where(c => exclude?.IsMatch(c.Node.Path) != true && (layerIndex is null || layerIndex(c.Node.Path))).ToList();
     }
 
     private static string Describe(PeftConfig config)
