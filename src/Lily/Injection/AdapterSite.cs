@@ -57,6 +57,9 @@ public sealed class AdapterSite
     /// <summary>The active adapter's layer, or null.</summary>
     public AdapterLinear? ActiveLayer => ActiveAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
 
+    /// <summary>The containers of the adapters' modules (one per kind: lora_A, lora_B, …).</summary>
+    internal IEnumerable<nn.Module> AdapterModules => kinds.Values;
+
     /// <summary>Hangs the site on the model: the wrapper takes the Linear's place, or the hook is registered.</summary>
     internal void Attach()
     {
@@ -72,7 +75,7 @@ public sealed class AdapterSite
         {
             var remover = BaseLayer.register_forward_hook((_, input, output) => OnForward(input, output));
             hook = new HookRegistration(remover.remove);
-            DeviceFollowerOf(followerHost, create: true)!.Follow(BaseLayer);
+            DeviceFollowerOf(followerHost, create: true)!.Follow(this);
             foreach (var (kind, dict) in kinds) BaseLayer.register_module(kind, dict);
         }
     }
@@ -94,7 +97,7 @@ public sealed class AdapterSite
             foreach (var kind in kinds.Keys) BaseLayer.register_module(kind, null!);
             if (DeviceFollowerOf(followerHost, create: false) is { } follower)
             {
-                follower.Unfollow(BaseLayer);
+                follower.Unfollow(this);
                 if (follower.IsEmpty) followerHost.register_module(DeviceFollower.RegisteredName, null!);
             }
         }

@@ -10,37 +10,37 @@ namespace Lily;
 /// </summary>
 internal sealed class DeviceFollower : nn.Module, IAdapterInternal
 {
-    private readonly List<nn.Module> followers = new();
+    private readonly List<AdapterSite> followers = new();
 
     public DeviceFollower() : base(nameof(DeviceFollower)) { }
 
     /// <summary>Name under which the follower is registered in a parent.</summary>
     public const string RegisteredName = "peft_device_follower";
 
-    public void Follow(nn.Module module) => followers.Add(module);
+    public void Follow(AdapterSite site) => followers.Add(site);
 
-    public void Unfollow(nn.Module module) => followers.Remove(module);
+    public void Unfollow(AdapterSite site) => followers.Remove(site);
 
     public bool IsEmpty => followers.Count == 0;
 
     /// <inheritdoc />
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
     {
-        foreach (var m in followers) m.to(device, dtype, non_blocking);
+        foreach (var m in followers.SelectMany(s => s.AdapterModules)) m.to(device, dtype, non_blocking);
         return base._to(device, dtype, non_blocking);
     }
 
     /// <inheritdoc />
     protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
     {
-        foreach (var m in followers) m.to(deviceType, deviceIndex, non_blocking);
+        foreach (var m in followers.SelectMany(s => s.AdapterModules)) m.to(deviceType, deviceIndex, non_blocking);
         return base._to(deviceType, deviceIndex, non_blocking);
     }
 
     /// <inheritdoc />
     protected override nn.Module _to(ScalarType dtype, bool non_blocking)
     {
-        foreach (var m in followers) m.to(dtype, non_blocking);
+        foreach (var m in followers.SelectMany(s => s.AdapterModules)) m.to(dtype, non_blocking);
         return base._to(dtype, non_blocking);
     }
 }
