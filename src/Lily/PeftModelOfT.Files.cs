@@ -25,7 +25,13 @@ public sealed partial class PeftModel<TModel>
         {
             var config = configs[name].ForSave(LayersOf(name).Select(a => a.Layer).ToList(), logger);
             var json = AdapterConfigFile.ToJson(config);
-            var (tensors, metadata) = WithModulesShown(name, () => AdapterStateDict.ForSave(StateDictEntries(name), layout));
+            // Modules to save hold one adapter's values at a time, so this adapter's are copied while shown.
+            var (tensors, metadata) = WithModulesShown(name, () =>
+            {
+                var (live, meta) = AdapterStateDict.ForSave(StateDictEntries(name), layout);
+                var copies = new Dictionary<torch.Tensor, torch.Tensor>(ReferenceEqualityComparer.Instance);
+                return (live.Select(kv => KeyValuePair.Create(kv.Key, Snapshot(kv.Value, copies))).ToList(), meta);
+            });
             return (Directory: name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
         }).ToList();
         foreach (var p in payloads) AdapterFiles.Write(p.Directory, p.json, p.tensors, p.metadata);
@@ -80,6 +86,17 @@ public sealed partial class PeftModel<TModel>
 
     /// <summary>The active adapter's keys (tests and tools).</summary>
     internal List<AdapterStateDict.Entry> StateDictEntries() => StateDictEntries(ActiveAdapter ?? DefaultAdapterName);
+
+    // A detached copy of `tensor`, made once however many keys name it.
+    private static torch.Tensor Snapshot(torch.Tensor tensor, Dictionary<torch.Tensor, torch.Tensor> copies)
+    {
+        if (!copies.TryGetValue(tensor, out var copy))
+        {
+            using (torch.no_grad()) copy = tensor.detach().clone();
+            copies.Add(tensor, copy);
+        }
+        return copy;
+    }
 
     // Modules to save hold the values of one adapter at a time: show adapter `name`'s while its file
     // is read or written, then put back what ran before.
