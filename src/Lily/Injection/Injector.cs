@@ -59,6 +59,10 @@ internal static class Injector
         {
             var linear = m.Selected.Target.BaseLayer;
             var layer = builder.Build(m.Selected.Target, linear.weight!.device, AdapterDtype(linear, config));
+            // Only children are hung on the model (under PEFT's names); a parameter of the layer itself
+            // would be counted and saved but never trained or moved.
+            if (layer.named_parameters(recurse: false).FirstOrDefault() is { name: { } own })
+                throw new InvalidOperationException($"{layer.GetType().Name} registers parameter '{own}' on itself; an adapter layer must keep its tensors in child modules (as lora_A, lora_B), which injection attaches to the model.");
             return new PlannedLayer(m.Selected, layer, m.Mode, m.Site, FollowerHost(modules, m.Selected.Node) ?? m.Selected.Node.Parent!);
         }).ToList();
         return new Plan(Resolve(config, modules, selected), builder, layers, toSave, modules.Select(m => m.Path).ToList());
