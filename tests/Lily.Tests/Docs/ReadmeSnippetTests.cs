@@ -4,20 +4,22 @@ using Lily.Tests.Support;
 namespace Lily.Tests.Docs;
 
 /// <summary>
-/// The README's C# examples are copies of compiled code. A code block preceded by
+/// The C# examples of the README and of the guides in docs/ are copies of compiled code. A code block preceded by
 /// <c>&lt;!-- snippet: NAME FILE --&gt;</c> must equal the lines between
-/// <c>// begin-snippet: NAME</c> and <c>// end-snippet</c> in FILE, so the README cannot go stale.
+/// <c>// begin-snippet: NAME</c> and <c>// end-snippet</c> in FILE, so the documents cannot go stale.
 /// </summary>
 public class ReadmeSnippetTests
 {
 
-    [Fact]
-    public void Readme_code_blocks_equal_the_compiled_samples()
+    [Theory]
+    [InlineData("README.md")]
+    [InlineData("docs/adding-a-method.md")]
+    public void Code_blocks_equal_the_compiled_samples(string document)
     {
         var root = RepositoryPaths.Root();
-        var readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
+        var readme = File.ReadAllText(Path.Combine(root, document)).ReplaceLineEndings("\n");
         var blocks = Regex.Matches(readme, @"<!-- snippet: (\S+) (\S+) -->\n```csharp\n(.*?)```", RegexOptions.Singleline);
-        blocks.Should().NotBeEmpty("the README shows at least the quick-start example");
+        blocks.Should().NotBeEmpty($"{document} shows compiled examples");
 
         foreach (Match block in blocks)
         {
@@ -25,7 +27,7 @@ public class ReadmeSnippetTests
             var source = File.ReadAllText(Path.Combine(root, file)).ReplaceLineEndings("\n");
             var region = Regex.Match(source, $@"// begin-snippet: {Regex.Escape(name)}\n(.*?)// end-snippet", RegexOptions.Singleline);
             region.Success.Should().BeTrue($"{file} marks snippet '{name}'");
-            code.Should().Be(region.Groups[1].Value, $"README snippet '{name}' must match {file}");
+            code.Should().Be(region.Groups[1].Value, $"{document} snippet '{name}' must match {file}");
         }
     }
 }

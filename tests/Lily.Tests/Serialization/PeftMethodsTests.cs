@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Lily.Serialization;
-using Lily.Tests.Support;
+using Lily.Tests.ExternalMethod;
 
 namespace Lily.Tests.Serialization;
 
@@ -18,7 +18,7 @@ public class PeftMethodsTests
     [Fact]
     public void A_method_registered_from_outside_round_trips_with_its_own_field()
     {
-        PeftMethods.Register(GatedLoraConfig.Type, GatedLoraConfig.Read);
+        GatedLoraConfigFields.Register();
         var config = new GatedLoraConfig { TargetModules = ["q_proj", "v_proj"], R = 4, GateInit = 0.25, ExcludeModules = ["head"] };
 
         string json = AdapterConfigFile.ToJson(config);
@@ -26,7 +26,7 @@ public class PeftMethodsTests
         root.GetProperty("peft_type").GetString().Should().Be("GATED_LORA");
         root.GetProperty("gate_init").GetDouble().Should().Be(0.25);
         root.GetProperty("r").GetInt32().Should().Be(4);
-        root.TryGetProperty("lora_alpha", out _).Should().BeFalse("only the method's own fields are written");
+        root.TryGetProperty("lora_dropout", out _).Should().BeFalse("only the method's own fields are written");
 
         var back = AdapterConfigFile.FromJson(json).Should().BeOfType<GatedLoraConfig>().Subject;
         back.Should().BeEquivalentTo(config, o => o.ComparingByMembers<GatedLoraConfig>());
@@ -36,10 +36,10 @@ public class PeftMethodsTests
     [Fact]
     public void The_registered_reader_validates_and_names_the_field()
     {
-        PeftMethods.Register(GatedLoraConfig.Type, GatedLoraConfig.Read);
+        GatedLoraConfigFields.Register();
 
-        var read = () => AdapterConfigFile.FromJson("""{ "peft_type": "GATED_LORA", "target_modules": ["q"], "gate_init": 2 }""", "g.json");
-        read.Should().Throw<InvalidDataException>().WithMessage("g.json: GateInit must be in [0, 1] (got 2).*");
+        var read = () => AdapterConfigFile.FromJson("""{ "peft_type": "GATED_LORA", "target_modules": ["q"], "r": 0 }""", "g.json");
+        read.Should().Throw<InvalidDataException>().WithMessage("g.json: R must be at least 1 (got 0).*");
         var nullGate = () => AdapterConfigFile.FromJson("""{ "peft_type": "GATED_LORA", "target_modules": ["q"], "gate_init": null }""", "g.json");
         nullGate.Should().Throw<InvalidDataException>().WithMessage("g.json: 'gate_init' must be a number (got null).");
     }
@@ -47,8 +47,8 @@ public class PeftMethodsTests
     [Fact]
     public void Registering_again_is_idempotent_but_a_different_reader_is_refused()
     {
-        PeftMethods.Register(GatedLoraConfig.Type, GatedLoraConfig.Read);
-        PeftMethods.Register(GatedLoraConfig.Type, GatedLoraConfig.Read);
+        GatedLoraConfigFields.Register();
+        PeftMethods.Register(GatedLoraConfig.Type, GatedLoraConfigFields.Read);
 
         var other = () => PeftMethods.Register("LORA", _ => new GatedLoraConfig());
         other.Should().Throw<ArgumentException>().WithMessage("*'LORA' is already registered*");
