@@ -4,12 +4,15 @@ using static TorchSharp.torch;
 
 namespace Lily.Samples.QuickStart;
 
-/// <summary>A small pre-norm transformer encoder with a classifier head, standing in for a user's model.</summary>
+/// <summary>
+/// A small pre-norm transformer encoder with a classifier head, standing in for a user's model. It is
+/// written as TorchSharp's own models are: concrete <c>Linear</c> fields called through <c>call()</c>.
+/// </summary>
 public sealed class TinyTransformer : nn.Module<Tensor, Tensor>
 {
     private readonly ModuleList<Block> blocks;
     private readonly LayerNorm norm;
-    private nn.Module<Tensor, Tensor> head;
+    private readonly Linear head;
 
     public TinyTransformer(int dim, int depth, int classes) : base(nameof(TinyTransformer))
     {
@@ -26,11 +29,11 @@ public sealed class TinyTransformer : nn.Module<Tensor, Tensor>
         return head.call(norm.call(x).mean([1])).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Single-head attention and an MLP; Linear layers held in Module&lt;Tensor, Tensor&gt; fields so adapters can replace them.</summary>
+    /// <summary>Single-head attention and an MLP, with Linear-typed fields (adapters attach to them by forward hooks).</summary>
     public sealed class Block : nn.Module<Tensor, Tensor>
     {
         private readonly LayerNorm ln1, ln2;
-        private nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, fc1, fc2;
+        private readonly Linear q_proj, k_proj, v_proj, fc1, fc2;
 
         public Block(int dim) : base(nameof(Block))
         {
