@@ -12,13 +12,19 @@ namespace Lily;
 /// <c>lily_A</c> (a shared <see cref="Linear"/>, <c>[r, d_in]</c>) and <c>lily_B</c> (a shared
 /// <see cref="LilyExpertPool"/>) are the same module objects in every layer that shares them, so
 /// each is one tensor whose gradient sums the contributions of all its layers. <c>lily_router</c>
-/// (<c>[E, r]</c>) is this layer's own. Lily cannot be merged into W: the mixture depends on the input.
+/// (<c>[E, r]</c>) is this layer's own. Lily cannot be merged into W while the mixture depends on the
+/// input; after <see cref="FreezeRouting"/> the update is one fixed rank-≤r matrix, which can be merged.
 /// </remarks>
 public sealed class LilyLinear : AdapterLinear
 {
     private readonly Linear lily_A;
     private readonly LilyExpertPool lily_B;
     private readonly Linear lily_router;
+    // The fixed mixture [E] while routing is frozen: owned by the layer, outside every dispose scope.
+    // Deliberately not a registered buffer: this layer is not itself a child of the model (only its
+    // modules are), so Module.to on the model would never move a buffer of it; the mixture follows
+    // the adapter's weights lazily instead (see FrozenMixtureFor).
+    private Tensor? frozenMixture;
 
     /// <summary>Wraps <paramref name="baseLayer"/> with shared <paramref name="sharedA"/> and <paramref name="sharedB"/>.</summary>
     /// <param name="baseLayer">The frozen layer.</param>
@@ -63,14 +69,102 @@ public sealed class LilyLinear : AdapterLinear
     /// <inheritdoc />
     public override ScalarType AdapterDtype => lily_A.weight!.dtype;
 
-    /// <inheritdoc />
-    public override bool CanMerge => false;
+    /// <summary>True once the update is fixed (see <see cref="FreezeRouting"/>), and only then.</summary>
+    public override bool CanMerge => frozenMixture is not null;
+
+    /// <summary>The frozen expert weights <c>[E]</c> as a copy, or null while the router decides (the default).</summary>
+    public double[]? FrozenMixture
+    {
+        get
+        {
+            if (frozenMixture is null) return null;
+            using var scope = NewDisposeScope();
+            return frozenMixture.to(ScalarType.Float64, CPU).data<double>().ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Called, only while set, with the per-token router probabilities <c>softmax(R A x)</c>
+    /// (<c>[N, E]</c>) of every input the layer adapts — also while routing is frozen (the router
+    /// then runs for the observer alone). The tensor is freed when the observer returns. Null, the
+    /// default, costs nothing.
+    /// </summary>
+    internal Action<Tensor>? RoutingObserver { get; set; }
+
+    /// <summary>
+    /// Fixes the expert weights to <paramref name="mixture"/> (<c>[E]</c>, e.g. a calibrated mean
+    /// mixture), whatever <see cref="Routing"/> says: the update becomes the fixed rank-≤r matrix
+    /// <see cref="DeltaWeight"/>(<paramref name="mixture"/>), and the layer can be merged. The router is
+    /// kept (and saved) unchanged; <see cref="UnfreezeRouting"/> gives it back control.
+    /// </summary>
+    /// <param name="mixture">Expert weights <c>[E]</c>, any floating dtype and device; copied.</param>
+    /// <exception cref="ArgumentException">Not a finite floating-point vector of length E.</exception>
+    /// <exception cref="InvalidOperationException">The layer is merged; unmerge it first.</exception>
+    public void FreezeRouting(Tensor mixture)
+    {
+        ArgumentNullException.ThrowIfNull(mixture);
+        if (Merged) throw new InvalidOperationException("Unmerge the layer before changing its frozen routing: the merged weight holds the update of the current mixture.");
+        if (mixture.dim() != 1 || mixture.shape[0] != lily_B.Experts || !mixture.is_floating_point())
+            throw new ArgumentException($"Expected a floating-point mixture of shape [{lily_B.Experts}], got {mixture.dtype} [{string.Join(", ", mixture.shape)}].", nameof(mixture));
+        using (no_grad())
+        {
+            if (!mixture.isfinite().all().item<bool>())
+                throw new ArgumentException("The mixture holds a NaN or an infinity.", nameof(mixture));
+            var weight = lily_A.weight!;
+            var copy = mixture.detach().to(weight.dtype, weight.device, copy: true).DetachFromDisposeScope();
+            frozenMixture?.Dispose();
+            frozenMixture = copy;
+        }
+    }
+
+    /// <summary>Gives control back to the router (a no-op when routing is not frozen).</summary>
+    /// <exception cref="InvalidOperationException">The layer is merged; unmerge it first.</exception>
+    public void UnfreezeRouting()
+    {
+        if (Merged) throw new InvalidOperationException("Unmerge the layer before unfreezing its routing: the merged weight holds the frozen update.");
+        frozenMixture?.Dispose();
+        frozenMixture = null;
+    }
+
+    // The frozen mixture where the adapter's weights are now; re-homed once after a device or dtype move.
+    private Tensor FrozenMixtureFor(Tensor weight)
+    {
+        var m = frozenMixture!;
+        if (m.device == weight.device && m.dtype == weight.dtype) return m;
+        using (no_grad())
+        {
+            var moved = m.to(weight.dtype, weight.device).DetachFromDisposeScope();
+            m.Dispose();
+            frozenMixture = moved;
+            return moved;
+        }
+    }
+
+    // Σ_e p_e B_e for the frozen mixture, [r, d_out].
+    private Tensor FrozenExpert() => lily_B.forward(FrozenMixtureFor(lily_B.Weight));
+
+    // Only while observed: the router runs for the observer, never for the update.
+    private void Observe(Tensor h) => Observe(h, null);
+
+    private void Observe(Tensor h, Tensor? logits)
+    {
+        if (RoutingObserver is not { } observer) return;
+        using var scope = NewDisposeScope();
+        observer(TokenProbabilities(logits ?? lily_router.forward(h)).t());
+    }
 
     /// <inheritdoc />
     protected override Tensor Delta(Tensor x)
     {
         var h = lily_A.forward(x);
+        if (frozenMixture is not null)
+        {
+            Observe(h);
+            var fixedDelta = h.matmul(FrozenExpert());
+            return Scaling == 1.0 ? fixedDelta : fixedDelta.mul_(Scaling);
+        }
         var logits = lily_router.forward(h);
+        Observe(h, logits);
         Tensor delta;
         if (Routing == LilyRouting.PerSample)
         {
@@ -90,9 +184,16 @@ public sealed class LilyLinear : AdapterLinear
     /// </summary>
     protected override Tensor AddDelta(Tensor result, Tensor x)
     {
-        if (Routing == LilyRouting.PerSample) return base.AddDelta(result, x);
+        if (Routing == LilyRouting.PerSample && frozenMixture is null) return base.AddDelta(result, x);
         var h = lily_A.forward(x);
-        var (left, right) = Factors(h, lily_router.forward(h));
+        if (frozenMixture is not null)
+        {
+            Observe(h);
+            return result.addmm_(h.reshape(-1, lily_B.Rank), FrozenExpert(), beta: 1, alpha: (float)Scaling);
+        }
+        var logits = lily_router.forward(h);
+        Observe(h, logits);
+        var (left, right) = Factors(h, logits);
         return result.addmm_(left, right, beta: 1, alpha: (float)Scaling);
     }
 
@@ -167,16 +268,40 @@ public sealed class LilyLinear : AdapterLinear
         return combined.t().matmul(lily_A.weight!).mul_(Scaling).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Lily cannot be merged: the expert mixture depends on the input.</summary>
-    /// <exception cref="NotSupportedException">Always.</exception>
-    public override void Merge() => throw NotMergeable();
+    /// <summary>
+    /// Folds the frozen update <see cref="DeltaWeight"/>(<see cref="FrozenMixture"/>) into the base
+    /// weight, as LoRA merges (see <see cref="FreezeRouting"/>).
+    /// </summary>
+    /// <exception cref="NotSupportedException">Routing is not frozen: the update depends on the input.</exception>
+    public override void Merge()
+    {
+        if (Merged) return;
+        if (frozenMixture is null) throw NotMergeable();
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var w = BaseLayer.weight!;
+            w.add_(DeltaWeight(FrozenMixtureFor(lily_A.weight!)).to(w.dtype, w.device));
+        }
+        Merged = true;
+    }
 
-    /// <summary>Lily is never merged, so there is nothing to unmerge.</summary>
-    /// <exception cref="NotSupportedException">Always.</exception>
-    public override void Unmerge() => throw NotMergeable();
+    /// <summary>Subtracts the merged frozen update from the base weight again (a no-op when not merged).</summary>
+    public override void Unmerge()
+    {
+        if (!Merged) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var w = BaseLayer.weight!;
+            w.sub_(DeltaWeight(FrozenMixtureFor(lily_A.weight!)).to(w.dtype, w.device));
+        }
+        Merged = false;
+    }
 
     private static NotSupportedException NotMergeable() => new(
-        "Lily adapters cannot be merged into the base weight: each layer's router mixes the B experts " +
-        "with weights computed from the input, so the update is not one fixed matrix. Keep the adapter " +
-        "attached for inference, or use LoRA if you need a merged model.");
+        "Lily adapters cannot be merged into the base weight while they route: each layer's router mixes the B experts " +
+        "with weights computed from the input, so the update is not one fixed matrix. Fix the mixture first with " +
+        "FreezeRouting (e.g. peft.FreezeRouting(peft.CalibrateRouting(batches))), keep the adapter attached for inference, " +
+        "or use LoRA if you need a merged model.");
 }
