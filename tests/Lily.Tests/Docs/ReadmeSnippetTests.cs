@@ -11,6 +11,14 @@ namespace Lily.Tests.Docs;
 public class ReadmeSnippetTests
 {
 
+    // A snippet inside a method is shown without the method's indentation.
+    private static string Dedent(string code)
+    {
+        var lines = code.Split('\n');
+        int indent = lines.Where(l => l.Trim().Length > 0).Select(l => l.Length - l.TrimStart(' ').Length).DefaultIfEmpty(0).Min();
+        return string.Join('\n', lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart(' ')));
+    }
+
     [Theory]
     [InlineData("README.md")]
     [InlineData("docs/adding-a-method.md")]
@@ -27,7 +35,7 @@ public class ReadmeSnippetTests
             var source = File.ReadAllText(Path.Combine(root, file)).ReplaceLineEndings("\n");
             var region = Regex.Match(source, $@"// begin-snippet: {Regex.Escape(name)}\n(.*?)// end-snippet", RegexOptions.Singleline);
             region.Success.Should().BeTrue($"{file} marks snippet '{name}'");
-            code.Should().Be(region.Groups[1].Value, $"{document} snippet '{name}' must match {file}");
+            code.Should().Be(Dedent(region.Groups[1].Value), $"{document} snippet '{name}' must match {file}");
         }
     }
 }

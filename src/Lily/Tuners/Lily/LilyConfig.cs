@@ -60,9 +60,12 @@ public sealed record LilyConfig : PeftConfig
     /// PEFT's batch mean is saved as <c>lily_routing</c>, which PEFT ignores: PEFT would route such an
     /// adapter by batch mean and compute different outputs, so that is logged as a warning.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The layers route in different ways; one file cannot describe that.</exception>
+    /// <exception cref="InvalidOperationException">The layers route in different ways, or some have frozen routing; one Lily file cannot describe that.</exception>
     public override PeftConfig ForSave(IReadOnlyList<AdapterLinear> layers, ILogger logger)
     {
+        var frozen = layers.OfType<LilyLinear>().Count(l => l.FrozenMixture is not null);
+        if (frozen > 0)
+            throw new InvalidOperationException($"{frozen} Lily layer(s) have frozen routing, which Lily's adapter file cannot hold (it would load routing by the router again). Export the frozen adapter with ExportAsLora, or UnfreezeRouting() before saving.");
         var modes = layers.OfType<LilyLinear>().Select(l => l.Routing).Distinct().ToList();
         if (modes.Count > 1)
             throw new InvalidOperationException($"The Lily layers route in different ways ({string.Join(", ", modes)}); adapter_config.json holds one routing mode. Set every layer's Routing to the same mode before saving.");
