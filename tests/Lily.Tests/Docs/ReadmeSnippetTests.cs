@@ -35,7 +35,7 @@ public class ReadmeSnippetTests
             var source = File.ReadAllText(Path.Combine(root, file)).ReplaceLineEndings("\n");
             var region = Regex.Match(source, $@"// begin-snippet: {Regex.Escape(name)}\n(.*?)// end-snippet", RegexOptions.Singleline);
             region.Success.Should().BeTrue($"{file} marks snippet '{name}'");
-            code.Should().Be(Dedent(region.Groups[1].Value), $"{document} snippet '{name}' must match {file}");
+            Dedent(code).Should().Be(Dedent(region.Groups[1].Value), $"{document} snippet '{name}' must match {file}");
         }
     }
 }
