@@ -124,8 +124,8 @@ public sealed class TrainingColumns : ManualConfig
             new FuncColumn("x LoRA", "Step time over LoRA's step time at the matched budget",
                 (s, c) => FuncColumn.Text(FuncColumn.Ratio(s, c, Adapter.Lora), "F3")),
             new FuncColumn("r", "Adapter rank", (_, c) => TinyVitCase.RankOf(AdapterOf(c)).ToString(CultureInfo.InvariantCulture)),
-            new FuncColumn("Adapter params", "Trainable adapter parameters (the trained head excluded)",
-                (_, c) => FuncColumn.Text(TinyVitCase.AdapterParameters(AdapterOf(c)), "N0")),
+            new FuncColumn("Trainable params", "Trainable parameters: the adapter and the trained head (PeftPlan)",
+                (_, c) => FuncColumn.Text(TinyVitCase.TrainableParameters(AdapterOf(c)), "N0")),
             new FuncColumn("Native peak", "Peak resident native memory of one training step, measured in a child process",
                 (_, c) => NativeMemory.Format(NativeMemory.PeakBytes("train", AdapterOf(c).ToString(), "step"))));
     }

@@ -72,8 +72,8 @@ public sealed class LayerCase : IDisposable
     /// <summary>The adapter's rank (0 for the frozen layer).</summary>
     public int Rank { get; }
 
-    /// <summary>The rank Lily gets on a d → d target so that a <see cref="Budget.StackDepth"/>-layer stack matches LoRA r = 8.</summary>
-    public static int LilyRank(long dim) => Budget.MatchedLilyRank([new TargetGroup(dim, dim, Budget.StackDepth)]);
+    /// <summary>The rank Lily gets on a d → d target so that a <see cref="Budget.StackDepth"/>-layer stack matches LoRA r = 8 (the library's planner and matcher).</summary>
+    public static int LilyRank(long dim) => Budget.StackLilyRank(dim);
 
     /// <summary>Builds the layer and tensors for <paramref name="adapter"/> on <paramref name="shape"/>, seeded so every run sees the same numbers.</summary>
     public static LayerCase Create(Adapter adapter, LayerShape shape, Device device)
@@ -190,13 +190,13 @@ public sealed class LayerCase : IDisposable
 
     /// <summary>
     /// Trainable parameters this layer stands for in a <see cref="Budget.StackDepth"/>-layer stack:
-    /// LoRA's own 2·d·r; Lily's A, router and 1/L of the shared pool.
+    /// LoRA's own A and B; Lily's A, router and 1/L of the shared pool (from the stack's plan).
     /// </summary>
     public static double ParameterShare(Adapter adapter, long dim) => adapter switch
     {
         Adapter.Frozen => 0,
-        Adapter.Lora => 2.0 * dim * Budget.LoraRank,
-        _ => Budget.LilyPerLayerShare(dim, dim, LilyRank(dim)),
+        Adapter.Lora => Budget.StackLayerShare(dim, lily: false),
+        _ => Budget.StackLayerShare(dim, lily: true),
     };
 
     private static void Randomize(Tensor weight)

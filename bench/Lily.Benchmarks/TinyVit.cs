@@ -36,14 +36,6 @@ public static class TinyVitSize
     /// <summary>Classes of the head.</summary>
     public const int Classes = 10;
 
-    /// <summary>The adapted Linear layers, by target type, as Lily groups them.</summary>
-    public static IReadOnlyList<TargetGroup> Targets { get; } =
-    [
-        new(Dim, Dim, Depth), new(Dim, Dim, Depth), new(Dim, Dim, Depth), new(Dim, Dim, Depth), // q, k, v, o
-        new(Dim, Hidden, Depth),                                                                // fc1
-        new(Hidden, Dim, Depth),                                                                // fc2
-    ];
-
     /// <summary>Builds the model (the Fashion-MNIST sample's ViT, at these sizes) on <paramref name="device"/>.</summary>
     public static VisionTransformer Create(Device device)
     {

@@ -25,24 +25,28 @@ public sealed class TinyVitCase : IDisposable
         this.labels = labels;
     }
 
-    /// <summary>LoRA's rank 8, or the Lily rank that matches LoRA's total over <see cref="TinyVitSize.Targets"/>.</summary>
-    public static int RankOf(Adapter adapter) =>
-        adapter == Adapter.Lora ? Budget.LoraRank : Budget.MatchedLilyRank(TinyVitSize.Targets);
+    private static readonly Lazy<BudgetMatch> Matched = new(() =>
+    {
+        using var model = TinyVitSize.Create(CPU);
+        return Budget.MatchLily(model, TinyVitSize.TargetModules, ["head"]);
+    });
 
-    /// <summary>Trainable adapter parameters of the model (without the head).</summary>
-    public static long AdapterParameters(Adapter adapter) => adapter == Adapter.Lora
-        ? TinyVitSize.Targets.Sum(g => Budget.Lora(g, Budget.LoraRank))
-        : TinyVitSize.Targets.Sum(g => Budget.Lily(g, RankOf(adapter)));
+    /// <summary>LoRA's rank 8, or the Lily rank the library's <see cref="BudgetMatcher"/> matches to LoRA's count on this model.</summary>
+    public static int RankOf(Adapter adapter) =>
+        adapter == Adapter.Lora ? Budget.LoraRank : ((LilyConfig)Matched.Value.Config).R;
+
+    /// <summary>Trainable parameters of the model (adapter and head), from the library's <see cref="PeftPlan"/>.</summary>
+    public static long TrainableParameters(Adapter adapter) => adapter == Adapter.Lora ? Matched.Value.Budget : Matched.Value.Trainable;
 
     /// <summary>Builds model, adapters, optimizer and batch for <paramref name="adapter"/> (not <see cref="Adapter.Frozen"/>).</summary>
-    /// <exception cref="InvalidOperationException">The model's trainable count differs from <see cref="AdapterParameters"/> plus the head.</exception>
+    /// <exception cref="InvalidOperationException">The model's trainable count differs from <see cref="TrainableParameters"/>.</exception>
     public static TinyVitCase Create(Adapter adapter, Device device)
     {
         manual_seed(4321);
         var model = TinyVitSize.Create(device);
         PeftConfig config = adapter switch
         {
-            Adapter.Lora => new LoraConfig { TargetModules = TinyVitSize.TargetModules, ModulesToSave = ["head"], R = Budget.LoraRank, LoraAlpha = Budget.LoraRank },
+            Adapter.Lora => Budget.Lora(TinyVitSize.TargetModules) with { ModulesToSave = ["head"] },
             Adapter.Frozen => throw new ArgumentOutOfRangeException(nameof(adapter), adapter, "The training benchmark compares adapters."),
             _ => new LilyConfig
             {
@@ -52,10 +56,9 @@ public sealed class TinyVitCase : IDisposable
         };
         var peft = PeftModel.Create(model, config);
 
-        long head = (long)TinyVitSize.Dim * TinyVitSize.Classes + TinyVitSize.Classes;
         long trainableCount = peft.GetParameterSummary().TrainableParameters;
-        if (trainableCount != AdapterParameters(adapter) + head)
-            throw new InvalidOperationException($"{adapter}: the model trains {trainableCount} parameters, the budget says {AdapterParameters(adapter) + head}.");
+        if (trainableCount != TrainableParameters(adapter))
+            throw new InvalidOperationException($"{adapter}: the model trains {trainableCount} parameters, the budget says {TrainableParameters(adapter)}.");
 
         // B starts at zero; move it off zero so every path carries gradient, as after a few steps.
         using (no_grad())

@@ -16,8 +16,8 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     /// <summary>The Linear layers LoRA and Lily adapt: attention projections and the MLP.</summary>
     public static readonly string[] Targets = ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"];
 
-    private static readonly int[] PretrainClasses = [0, 1, 2, 3, 4];
-    private static readonly int[] AdaptClasses = [5, 6, 7, 8, 9];
+    internal static readonly int[] PretrainClasses = [0, 1, 2, 3, 4];
+    internal static readonly int[] AdaptClasses = [5, 6, 7, 8, 9];
 
     /// <summary>Runs everything and returns one result per method and seed.</summary>
     public IReadOnlyList<MethodResult> Run()
@@ -32,10 +32,9 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
 
         var pretrained = Pretrain(preTrain, preTest, device);
 
-        var types = TargetTypes(BuildModel());
-        long loraBudget = BudgetMatcher.LoraCount(types, options.LoraRank);
-        int lilyRank = BudgetMatcher.LilyRankFor(types, loraBudget, options.LilyStrideA, options.LilyExperts);
-        console.MarkupLine($"Budget: LoRA r = {options.LoraRank} → {loraBudget:N0} adapter parameters; Lily r = {lilyRank} (stride_A {options.LilyStrideA}, {options.LilyExperts} experts) → {BudgetMatcher.LilyCount(types, lilyRank, options.LilyStrideA, options.LilyExperts):N0}.");
+        var lora = LoraConfigFor(options.LoraRank, Targets);
+        var lily = MatchLily(lora, Targets, options.LilyStrideA, options.LilyExperts);
+        console.MarkupLine($"Budget (PeftPlan, head included): LoRA r = {options.LoraRank} → {lily.Budget:N0} trainable parameters; Lily r = {((LilyConfig)lily.Config).R} (stride_A {options.LilyStrideA}, {options.LilyExperts} experts) → {lily.Trainable:N0} ({lily.RelativeGap:+0.0%;-0.0%}).");
 
         var methods = new List<string> { "head", "lora", "lily" };
         if (options.CompareRouting) methods.AddRange(["lily-per-sample", "lily-per-token"]);
@@ -46,7 +45,7 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         {
             foreach (var method in methods)
             {
-                var result = FineTune(method, seed, lilyRank, pretrained, adaptTrain, adaptTest, device);
+                var result = FineTune(method, seed, ConfigFor(method, lora, (LilyConfig)lily.Config), pretrained, adaptTrain, adaptTest, device);
                 console.MarkupLine($"  seed {seed} [bold]{method,-16}[/] test accuracy {result.TestAccuracy:P2}, {result.TrainableParameters:N0} trainable, {result.Seconds:F1} s, {result.FileBytes:N0} bytes saved ({result.CompactFileBytes:N0} compact)");
                 results.Add(result);
             }
@@ -56,9 +55,36 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         return results;
     }
 
-    private static VisionTransformer BuildModel() => new(patchSize: 7, dim: 64, depth: 4, heads: 4, mlpRatio: 2.0, numClasses: 5);
+    /// <summary>The sample's ViT for classes 5–9 (untrained).</summary>
+    public static VisionTransformer BuildModel() => new(patchSize: 7, dim: 64, depth: 4, heads: 4, mlpRatio: 2.0, numClasses: 5);
 
-    private Dictionary<string, Tensor> Pretrain(FashionMnistDataset train, FashionMnistDataset test, Device device)
+    /// <summary>The LoRA config of every comparison: rank r, alpha 2r, a fresh head trained in full.</summary>
+    public static LoraConfig LoraConfigFor(int rank, IReadOnlyList<string> targets) =>
+        new() { TargetModules = targets, R = rank, LoraAlpha = 2 * rank, ModulesToSave = ["head"] };
+
+    /// <summary>
+    /// Lily with <paramref name="strideA"/> and <paramref name="experts"/>, its rank chosen by the
+    /// library's <see cref="BudgetMatcher"/> so its trainable count is nearest <paramref name="lora"/>'s.
+    /// </summary>
+    public static BudgetMatch MatchLily(LoraConfig lora, IReadOnlyList<string> targets, int strideA, int experts)
+    {
+        using var model = BuildModel();
+        long budget = PeftPlan.For(model, lora).TrainableParameters;
+        var lily = new LilyConfig { TargetModules = targets, R = 1, StrideA = strideA, NumB = experts, ModulesToSave = ["head"] };
+        return BudgetMatcher.Match(model, lily, budget, maxRank: 256);
+    }
+
+    private static PeftConfig? ConfigFor(string method, LoraConfig lora, LilyConfig lily) => method switch
+    {
+        "head" or "full" => null,
+        "lora" => lora,
+        "lily-per-sample" => lily with { Routing = LilyRouting.PerSample },
+        "lily-per-token" => lily with { Routing = LilyRouting.PerToken },
+        _ => lily,
+    };
+
+    /// <summary>Pretrains the ViT on classes 0–4 and returns its weights (on the CPU).</summary>
+    internal Dictionary<string, Tensor> Pretrain(FashionMnistDataset train, FashionMnistDataset test, Device device)
     {
         torch.manual_seed(0);
         using var model = BuildModel();
@@ -75,8 +101,14 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone());
     }
 
-    private MethodResult FineTune(string method, int seed, int lilyRank, Dictionary<string, Tensor> pretrained,
-        FashionMnistDataset train, FashionMnistDataset test, Device device)
+    /// <summary>
+    /// Fine-tunes one method from the pretrained weights: <paramref name="config"/> is the adapter
+    /// (null for head-only and full fine-tuning). <paramref name="inspect"/> sees the trained adapter
+    /// before it is disposed; <paramref name="saveFiles"/> writes the adapter files and measures them.
+    /// </summary>
+    internal MethodResult FineTune(string method, int seed, PeftConfig? config, Dictionary<string, Tensor> pretrained,
+        FashionMnistDataset train, FashionMnistDataset test, Device device,
+        Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = null, bool saveFiles = true)
     {
         torch.manual_seed(seed);
         using var model = BuildModel();
@@ -86,7 +118,7 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
 
         PeftModel<VisionTransformer>? peft = null;
         double learningRate = 2e-3;
-        int rank = 0;
+        int rank = config switch { LoraConfig l => l.R, LilyConfig l => l.R, _ => 0 };
         switch (method)
         {
             case "head":
@@ -96,17 +128,8 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
             case "full":
                 learningRate = 5e-4;
                 break;
-            case "lora":
-                rank = options.LoraRank;
-                peft = PeftModel.Create(model, new LoraConfig { TargetModules = Targets, R = rank, LoraAlpha = 2 * rank, ModulesToSave = ["head"] });
-                break;
             default:
-                rank = lilyRank;
-                var routing = method switch { "lily-per-sample" => LilyRouting.PerSample, "lily-per-token" => LilyRouting.PerToken, _ => LilyRouting.BatchMean };
-                peft = PeftModel.Create(model, new LilyConfig
-                {
-                    TargetModules = Targets, R = rank, StrideA = options.LilyStrideA, NumB = options.LilyExperts, Routing = routing, ModulesToSave = ["head"],
-                });
+                peft = PeftModel.Create(model, config ?? throw new ArgumentNullException(nameof(config), $"Method {method} needs an adapter config."));
                 break;
         }
 
@@ -127,17 +150,19 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         });
         double seconds = clock.Elapsed.TotalSeconds;
 
+        if (peft is not null) inspect?.Invoke(peft, test);
+
         // What must be kept to reproduce the run: the adapter files in both layouts, or the trained tensors.
         var dir = Path.Combine(options.OutputFolder, "adapters", $"{method}-seed{seed}");
-        long peftBytes, compactBytes;
-        if (peft is not null)
+        long peftBytes = 0, compactBytes = 0;
+        if (saveFiles && peft is not null)
         {
             peft.Save(dir, AdapterLayout.Peft);
             peftBytes = DirectoryBytes(dir);
             peft.Save(dir + "-compact", AdapterLayout.Compact);
             compactBytes = DirectoryBytes(dir + "-compact");
         }
-        else
+        else if (saveFiles)
         {
             // What the trained tensors take as raw data (a checkpoint adds only its header).
             peftBytes = compactBytes = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel() * p.element_size());
@@ -148,19 +173,7 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
 
     private static long DirectoryBytes(string dir) => Directory.GetFiles(dir).Sum(f => new FileInfo(f).Length);
 
-    /// <summary>The target types of <paramref name="model"/> as the library groups them: matched entry and shape.</summary>
-    internal static List<BudgetMatcher.TargetType> TargetTypes(nn.Module model)
-    {
-        var linears = model.named_modules().Where(m => m.module is Linear).Select(m => (m.name, Linear: (Linear)m.module));
-        return linears
-            .Select(l => (Entry: Targets.LastOrDefault(t => l.name == t || l.name.EndsWith("." + t, StringComparison.Ordinal)), l.Linear))
-            .Where(l => l.Entry is not null)
-            .GroupBy(l => (l.Entry, l.Linear.in_features, l.Linear.out_features))
-            .Select(g => new BudgetMatcher.TargetType(g.Key.in_features, g.Key.out_features, g.Count()))
-            .ToList();
-    }
-
-    private void Progress(string description, int steps, Action<Action> work)
+    internal void Progress(string description, int steps, Action<Action> work)
     {
         console.Progress()
             .AutoClear(false)

@@ -15,8 +15,14 @@ var routing = new Option<bool>("--compare-routing") { Description = "Also run Li
 var device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs a build with -p:TorchBackend=cuda)", DefaultValueFactory = _ => "cpu" };
 var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: libtorch's default)", DefaultValueFactory = _ => 1 };
 var quick = new Option<bool>("--quick") { Description = "Smoke test: 4,000 training images per split, two epochs each (under a minute)" };
+var trainSamples = new Option<int?>("--train-samples") { Description = "Training images per split (default: all, about 30,000)" };
+var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs Lily at the matched budget, Pareto, effective-rank and routing plots" };
+var sweepVariants = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only (default both; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only"], AllowMultipleArgumentsPerToken = true };
+var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA ranks, each sets one budget", DefaultValueFactory = _ => [1, 2, 4, 8, 16], AllowMultipleArgumentsPerToken = true };
+var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
+var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, device, threads, quick };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -32,6 +38,7 @@ root.SetAction(parsed =>
         CompareRouting = parsed.GetValue(routing),
         Device = parsed.GetValue(device)!,
         Threads = parsed.GetValue(threads),
+        TrainSamples = parsed.GetValue(trainSamples),
     };
     if (parsed.GetValue(quick)) options = options.Quick();
     if (options.Device is not ("cpu" or "cuda"))
@@ -45,8 +52,31 @@ root.SetAction(parsed =>
         return 2;
     }
 
+    string command = "dotnet run -c Release --project samples/Lily.Samples.FashionMnist -- " + string.Join(' ', args);
+    if (parsed.GetValue(sweepFlag))
+    {
+        var sweep = new SweepOptions
+        {
+            Variants = parsed.GetValue(sweepVariants)!,
+            LoraRanks = parsed.GetValue(sweepRanks)!,
+            StrideA = parsed.GetValue(sweepStride),
+            AnalysisRank = parsed.GetValue(analysisRank),
+        };
+        if (parsed.GetValue(quick)) sweep = sweep.Quick();
+        var unknown = sweep.Variants.Where(v => !SweepPlan.Variants.ContainsKey(v)).ToList();
+        if (unknown.Count > 0 || !sweep.LoraRanks.Contains(sweep.AnalysisRank))
+        {
+            AnsiConsole.MarkupLine(unknown.Count > 0
+                ? $"[red]Unknown --sweep-variant {Markup.Escape(string.Join(", ", unknown))}; known: {string.Join(", ", SweepPlan.Variants.Keys)}.[/]"
+                : "[red]--analysis-rank must be one of --sweep-ranks.[/]");
+            return 2;
+        }
+        new Sweep(options, sweep, AnsiConsole.Console).Run(command);
+        return 0;
+    }
+
     var results = new Experiment(options, AnsiConsole.Console).Run();
-    Report.Write(results, options.OutputFolder, "dotnet run -c Release --project samples/Lily.Samples.FashionMnist -- " + string.Join(' ', args), AnsiConsole.Console);
+    Report.Write(results, options.OutputFolder, command, AnsiConsole.Console);
     return 0;
 });
 return root.Parse(args).Invoke();

@@ -6,7 +6,7 @@ namespace Lily.Tests.Core;
 public class ParameterCountTests
 {
     // ceil(L / stride_A) · d_in · r  +  E · r · d_out  +  L · r · E
-    private static long LilyFormula(int layers, int strideA, long dIn, long dOut, int r, int experts) =>
+    internal static long LilyFormula(int layers, int strideA, long dIn, long dOut, int r, int experts) =>
         (layers + strideA - 1) / strideA * dIn * r + experts * r * dOut + layers * r * experts;
 
     [Theory]

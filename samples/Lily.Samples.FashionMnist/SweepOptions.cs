@@ -1,0 +1,20 @@
+namespace Lily.Samples.FashionMnist;
+
+/// <summary>What the budget sweep runs (the data, epochs, seeds and experts come from <see cref="SampleOptions"/>).</summary>
+public sealed record SweepOptions
+{
+    /// <summary>The variants to run (keys of <see cref="SweepPlan.Variants"/>).</summary>
+    public IReadOnlyList<string> Variants { get; init; } = ["all-targets", "attention-only"];
+
+    /// <summary>LoRA's ranks; each sets one budget.</summary>
+    public IReadOnlyList<int> LoraRanks { get; init; } = [1, 2, 4, 8, 16];
+
+    /// <summary>Lily's stride_A in the sweep (1: one A per layer).</summary>
+    public int StrideA { get; init; } = 1;
+
+    /// <summary>The budget (LoRA rank) whose first-seed layers go into the effective-rank and routing plots.</summary>
+    public int AnalysisRank { get; init; } = 4;
+
+    /// <summary>The smoke-test preset: two budgets of the first variant (about a minute with <see cref="SampleOptions.Quick"/>).</summary>
+    public SweepOptions Quick() => this with { Variants = [Variants[0]], LoraRanks = new[] { 1, AnalysisRank }.Distinct().ToList() };
+}
