@@ -43,8 +43,15 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// <summary>The dtype of the adapter's own parameters.</summary>
     public abstract ScalarType AdapterDtype { get; }
 
-    /// <summary>Whether the update can be folded into the base weight.</summary>
+    /// <summary>Whether the update is one fixed matrix now, so it can be folded into the base weight.</summary>
     public abstract bool CanMerge { get; }
+
+    /// <summary>The update as a weight <c>[d_out, d_in]</c> in the adapter's dtype; called only while <see cref="CanMerge"/>.</summary>
+    protected abstract Tensor MergeDelta();
+
+    /// <summary>Why the update cannot be merged now; thrown by <see cref="Merge"/> while <see cref="CanMerge"/> is false.</summary>
+    protected virtual NotSupportedException CannotMerge() =>
+        new($"{GetName()} cannot be merged: its update depends on the input, so it is not one fixed matrix.");
 
     /// <summary>Base output plus update: the layer used on its own, outside a model.</summary>
     public override Tensor forward(Tensor input)
@@ -84,12 +91,33 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     protected virtual Tensor AddDelta(Tensor result, Tensor x) => result.add_(Delta(x).reshape(-1, OutFeatures));
 
-    /// <summary>Folds the update into the base weight, so forward costs what the base layer costs.</summary>
-    /// <exception cref="NotSupportedException">The method's update depends on the input.</exception>
-    public abstract void Merge();
+    /// <summary>Folds the update into the base weight, so forward costs what the base layer costs (a no-op when merged).</summary>
+    /// <exception cref="NotSupportedException">The update depends on the input (<see cref="CanMerge"/> is false).</exception>
+    public void Merge()
+    {
+        if (Merged) return;
+        if (!CanMerge) throw CannotMerge();
+        AddToBaseWeight(1);
+        Merged = true;
+    }
 
-    /// <summary>Subtracts a merged update from the base weight again.</summary>
-    public abstract void Unmerge();
+    /// <summary>Subtracts a merged update from the base weight again (up to float rounding; a no-op when not merged).</summary>
+    public void Unmerge()
+    {
+        if (!Merged) return;
+        AddToBaseWeight(-1);
+        Merged = false;
+    }
+
+    private void AddToBaseWeight(int sign)
+    {
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            var w = BaseLayer.weight!;
+            w.add_(MergeDelta().to(w.dtype, w.device), alpha: sign);
+        }
+    }
 
     /// <summary>The adapter's own parameters (never the base layer's), each tensor once.</summary>
     public IEnumerable<Parameter> AdapterParameters() => parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>();

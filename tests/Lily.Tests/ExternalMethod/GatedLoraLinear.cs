@@ -81,29 +81,6 @@ public sealed class GatedLoraLinear : AdapterLinear
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Factor());
 
     /// <inheritdoc />
-    public override void Merge()
-    {
-        if (Merged) return;
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.add_(DeltaWeight().to(w.dtype, w.device));
-        }
-        Merged = true;
-    }
+    protected override Tensor MergeDelta() => DeltaWeight();
     // end-snippet
-
-    /// <inheritdoc />
-    public override void Unmerge()
-    {
-        if (!Merged) return;
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.sub_(DeltaWeight().to(w.dtype, w.device));
-        }
-        Merged = false;
-    }
 }

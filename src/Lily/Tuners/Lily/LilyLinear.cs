@@ -268,36 +268,11 @@ public sealed class LilyLinear : AdapterLinear
         return combined.t().matmul(lily_A.weight!).mul_(Scaling).MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// Folds the frozen update <see cref="DeltaWeight"/>(<see cref="FrozenMixture"/>) into the base
-    /// weight, as LoRA merges (see <see cref="FreezeRouting"/>).
-    /// </summary>
-    /// <exception cref="NotSupportedException">Routing is not frozen: the update depends on the input.</exception>
-    public override void Merge()
-    {
-        if (Merged) return;
-        if (frozenMixture is null) throw NotMergeable();
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.add_(DeltaWeight(FrozenMixtureFor(lily_A.weight!)).to(w.dtype, w.device));
-        }
-        Merged = true;
-    }
+    /// <summary>The frozen update <see cref="DeltaWeight"/>(<see cref="FrozenMixture"/>), merged as LoRA merges (see <see cref="FreezeRouting"/>).</summary>
+    protected override Tensor MergeDelta() => DeltaWeight(FrozenMixtureFor(lily_A.weight!));
 
-    /// <summary>Subtracts the merged frozen update from the base weight again (a no-op when not merged).</summary>
-    public override void Unmerge()
-    {
-        if (!Merged) return;
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.sub_(DeltaWeight(FrozenMixtureFor(lily_A.weight!)).to(w.dtype, w.device));
-        }
-        Merged = false;
-    }
+    /// <inheritdoc />
+    protected override NotSupportedException CannotMerge() => NotMergeable();
 
     private static NotSupportedException NotMergeable() => new(
         "Lily adapters cannot be merged into the base weight while they route: each layer's router mixes the B experts " +

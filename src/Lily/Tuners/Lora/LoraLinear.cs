@@ -83,28 +83,5 @@ public sealed class LoraLinear : AdapterLinear
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
 
     /// <inheritdoc />
-    public override void Merge()
-    {
-        if (Merged) return;
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.add_(DeltaWeight().to(w.dtype, w.device));
-        }
-        Merged = true;
-    }
-
-    /// <inheritdoc />
-    public override void Unmerge()
-    {
-        if (!Merged) return;
-        using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.sub_(DeltaWeight().to(w.dtype, w.device));
-        }
-        Merged = false;
-    }
+    protected override Tensor MergeDelta() => DeltaWeight();
 }
