@@ -13,12 +13,15 @@ public sealed class LinearFieldBlock : nn.Module<Tensor, Tensor>
     private readonly Linear v_proj;
     private readonly Linear fc1;
     private readonly Linear fc2;
+    private readonly bool qProjThroughForward;
 
     /// <summary>Creates the block.</summary>
     /// <param name="dim">Input and output features.</param>
     /// <param name="hidden">Features between fc1 and fc2.</param>
-    public LinearFieldBlock(long dim, long hidden) : base(nameof(LinearFieldBlock))
+    /// <param name="qProjThroughForward">Call <c>q_proj.forward(x)</c> directly, as some models do: its hooks never fire.</param>
+    public LinearFieldBlock(long dim, long hidden, bool qProjThroughForward = false) : base(nameof(LinearFieldBlock))
     {
+        this.qProjThroughForward = qProjThroughForward;
         q_proj = nn.Linear(dim, dim);
         v_proj = nn.Linear(dim, dim);
         fc1 = nn.Linear(dim, hidden);
@@ -30,7 +33,8 @@ public sealed class LinearFieldBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        x = x + v_proj.call(q_proj.call(x).tanh());
+        var q = qProjThroughForward ? q_proj.forward(x) : q_proj.call(x);
+        x = x + v_proj.call(q.tanh());
         x = x + fc2.call(fc1.call(x).tanh());
         return x.MoveToOuterDisposeScope();
     }

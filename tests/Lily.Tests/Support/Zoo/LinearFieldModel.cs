@@ -15,9 +15,10 @@ public sealed class LinearFieldModel : nn.Module<Tensor, Tensor>
     /// <param name="dim">Input and output features.</param>
     /// <param name="hidden">Features inside each block's MLP.</param>
     /// <param name="depth">Number of blocks.</param>
-    public LinearFieldModel(long dim, long hidden, int depth) : base(nameof(LinearFieldModel))
+    /// <param name="qProjThroughForward">Blocks call <c>q_proj.forward(x)</c> directly, bypassing its hooks (see <see cref="Zoo.CreateDirectForward"/>).</param>
+    public LinearFieldModel(long dim, long hidden, int depth, bool qProjThroughForward = false) : base(nameof(LinearFieldModel))
     {
-        layers = nn.ModuleList(Enumerable.Range(0, depth).Select(_ => new LinearFieldBlock(dim, hidden)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, depth).Select(_ => new LinearFieldBlock(dim, hidden, qProjThroughForward)).ToArray());
         RegisterComponents();
     }
 

@@ -56,7 +56,7 @@ public static class Zoo
         new(LlamaHidden, intermediate: 24, numHeads: 4, numKvHeads: 2, headDim: 4, numLayers: Depth, vocab: LlamaVocab);
 
     /// <summary>Style (i), kept out of <see cref="All"/>: q_proj runs through <c>forward</c>, so its hooks never fire.</summary>
-    public static DirectForwardModel CreateDirectForward() => new(Dim, Hidden, Depth);
+    public static LinearFieldModel CreateDirectForward() => new(Dim, Hidden, Depth, qProjThroughForward: true);
 
     private static (string Name, Func<nn.Module<Tensor, Tensor>> Create, long InputDim) Find(string name)
     {
