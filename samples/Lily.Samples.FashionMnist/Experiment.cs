@@ -19,6 +19,9 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     internal static readonly int[] PretrainClasses = [0, 1, 2, 3, 4];
     internal static readonly int[] AdaptClasses = [5, 6, 7, 8, 9];
 
+    /// <summary>With <see cref="SampleOptions.Deploy"/>: Lily deployed as LoRA, per seed (filled by <see cref="Run"/>).</summary>
+    internal List<DeploymentResult> Deployments { get; } = new();
+
     /// <summary>Runs everything and returns one result per method and seed.</summary>
     public IReadOnlyList<MethodResult> Run()
     {
@@ -39,13 +42,19 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         var methods = new List<string> { "head", "lora", "lily" };
         if (options.CompareRouting) methods.AddRange(["lily-per-sample", "lily-per-token"]);
         methods.Add("full");
+        // --deploy measures Lily deployed as LoRA, beside the LoRA it is matched to.
+        if (options.Deploy) methods = ["lora", "lily"];
+        var deployment = new Deployment(pretrained, device, options.OutputFolder);
 
         var results = new List<MethodResult>();
         foreach (int seed in options.Seeds)
         {
             foreach (var method in methods)
             {
-                var result = FineTune(method, seed, ConfigFor(method, lora, (LilyConfig)lily.Config), pretrained, adaptTrain, adaptTest, device);
+                Action<PeftModel<VisionTransformer>, FashionMnistDataset>? deploy = options.Deploy && method == "lily"
+                    ? (peft, test) => Deployments.Add(deployment.Measure(peft, adaptTrain, test, seed))
+                    : null;
+                var result = FineTune(method, seed, ConfigFor(method, lora, (LilyConfig)lily.Config), pretrained, adaptTrain, adaptTest, device, deploy);
                 console.MarkupLine($"  seed {seed} [bold]{method,-16}[/] test accuracy {result.TestAccuracy:P2}, {result.TrainableParameters:N0} trainable, {result.Seconds:F1} s, {result.FileBytes:N0} bytes saved ({result.CompactFileBytes:N0} compact)");
                 results.Add(result);
             }

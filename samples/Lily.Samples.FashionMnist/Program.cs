@@ -12,6 +12,7 @@ var loraRank = new Option<int>("--lora-rank") { Description = "LoRA rank; sets t
 var strideA = new Option<int>("--lily-stride") { Description = "Lily: consecutive layers sharing one A", DefaultValueFactory = _ => 2 };
 var experts = new Option<int>("--lily-experts") { Description = "Lily: B experts per target type", DefaultValueFactory = _ => 2 };
 var routing = new Option<bool>("--compare-routing") { Description = "Also run Lily with per-sample and per-token routing" };
+var deploy = new Option<bool>("--deploy") { Description = "LoRA and Lily only, plus Lily deployed as LoRA: frozen routing, exported LoRA, squeezed ranks" };
 var device = new Option<string>("--device") { Description = "cpu or cuda (cuda needs a build with -p:TorchBackend=cuda)", DefaultValueFactory = _ => "cpu" };
 var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: libtorch's default)", DefaultValueFactory = _ => 1 };
 var quick = new Option<bool>("--quick") { Description = "Smoke test: 4,000 training images per split, two epochs each (under a minute)" };
@@ -22,7 +23,7 @@ var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA
 var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -36,6 +37,7 @@ root.SetAction(parsed =>
         LilyStrideA = parsed.GetValue(strideA),
         LilyExperts = parsed.GetValue(experts),
         CompareRouting = parsed.GetValue(routing),
+        Deploy = parsed.GetValue(deploy),
         Device = parsed.GetValue(device)!,
         Threads = parsed.GetValue(threads),
         TrainSamples = parsed.GetValue(trainSamples),
@@ -75,8 +77,10 @@ root.SetAction(parsed =>
         return 0;
     }
 
-    var results = new Experiment(options, AnsiConsole.Console).Run();
+    var experiment = new Experiment(options, AnsiConsole.Console);
+    var results = experiment.Run();
     Report.Write(results, options.OutputFolder, command, AnsiConsole.Console);
+    if (experiment.Deployments.Count > 0) Deployment.Write(experiment.Deployments, options.OutputFolder, command, AnsiConsole.Console);
     return 0;
 });
 return root.Parse(args).Invoke();

@@ -16,11 +16,9 @@ public static class Report
     public static List<Summary> Summarise(IReadOnlyList<MethodResult> results) =>
         results.GroupBy(r => r.Method).Select(g =>
         {
-            var acc = g.Select(r => r.TestAccuracy).ToList();
-            double mean = acc.Average();
-            double std = acc.Count > 1 ? Math.Sqrt(acc.Sum(a => (a - mean) * (a - mean)) / (acc.Count - 1)) : 0;
+            var acc = MeanStd.Of(g.Select(r => r.TestAccuracy));
             var first = g.First();
-            return new Summary(g.Key, first.Rank, first.TrainableParameters, first.AdapterParameters, mean, std, g.Average(r => r.Seconds), first.FileBytes, first.CompactFileBytes, acc.Count);
+            return new Summary(g.Key, first.Rank, first.TrainableParameters, first.AdapterParameters, acc.Mean, acc.Std, g.Average(r => r.Seconds), first.FileBytes, first.CompactFileBytes, acc.Count);
         }).ToList();
 
     /// <summary>Prints the summary table and writes every output file into <paramref name="folder"/>.</summary>
@@ -68,6 +66,5 @@ public static class Report
         return sb.ToString();
     }
 
-    private static string Accuracy(Summary s) =>
-        s.Runs > 1 ? $"{100 * s.MeanAccuracy:F2} ± {100 * s.StdAccuracy:F2} %" : $"{100 * s.MeanAccuracy:F2} %";
+    private static string Accuracy(Summary s) => new MeanStd(s.MeanAccuracy, s.StdAccuracy, s.Runs).Percent();
 }

@@ -42,6 +42,9 @@ public sealed record SampleOptions
     /// <summary>Also run Lily with per-sample and per-token routing.</summary>
     public bool CompareRouting { get; init; }
 
+    /// <summary>Run LoRA and Lily only, and measure Lily deployed as LoRA (frozen routing, export, squeeze).</summary>
+    public bool Deploy { get; init; }
+
     /// <summary>
     /// Torch CPU threads (0: libtorch's default). One by default: on a 2-core machine libtorch's
     /// default of two threads made epoch times erratic (3.5 s to 65 s for the same epoch) and

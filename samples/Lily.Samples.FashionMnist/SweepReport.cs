@@ -42,10 +42,8 @@ public static class SweepReport
     public static Cell Summarise(IEnumerable<SweepRun> runs, string variant, string method, int loraRank)
     {
         var group = runs.Where(r => r.Variant == variant && r.Method == method && r.LoraRank == loraRank).ToList();
-        var acc = group.Select(r => r.TestAccuracy).ToList();
-        double mean = acc.Average();
-        double std = acc.Count > 1 ? Math.Sqrt(acc.Sum(a => (a - mean) * (a - mean)) / (acc.Count - 1)) : 0;
-        return new Cell(group[0].Rank, group[0].Trainable, mean, std, acc.Count);
+        var acc = MeanStd.Of(group.Select(r => r.TestAccuracy));
+        return new Cell(group[0].Rank, group[0].Trainable, acc.Mean, acc.Std, acc.Count);
     }
 
     /// <summary>Every run, one line each.</summary>
