@@ -114,4 +114,35 @@ public sealed class TorchSharpInternalsGuardTests
         using var output = model.call(ones(1, 2));
         output.abs().sum().item<float>().Should().Be(0f, Reason(forwardList, "to be what forward runs"));
     }
+
+    [Fact]
+    public void Every_module_with_a_forward_offers_parameterless_hooks_with_a_remover()
+    {
+        // The inert-adapter guard (src/Lily/Injection/InertAdapterGuard.cs) finds these by reflection on
+        // the model's root, whatever its forward's signature, and calls the returned remover's remove().
+        foreach (var type in new[] { typeof(Sequential), typeof(Parent) })
+        {
+            foreach (var name in new[] { "register_forward_pre_hook", "register_forward_hook" })
+            {
+                var member = $"{type.Name}.{name}(Action<Module>)";
+                var method = type.GetMethod(name, [typeof(Action<nn.Module>)]);
+                method.Should().NotBeNull(Reason(member, "a public method"));
+                method!.ReturnType.GetMethod("remove", BindingFlags.Public | BindingFlags.Instance, Type.EmptyTypes)
+                    .Should().NotBeNull(Reason(member, "a returned object with remove()"));
+            }
+        }
+    }
+
+    [Fact]
+    public void Linear_moves_only_its_own_tensors()
+    {
+        // Why hooked adapters need a DeviceFollower (src/Lily/Injection/DeviceFollower.cs): if TorchSharp's
+        // Linear.to() starts moving its children, the follower is redundant (harmless) — this says so.
+        var linear = nn.Linear(2, 2);
+        var child = nn.Linear(2, 2);
+        linear.register_module("child", child);
+        linear.to(ScalarType.Float64);
+        linear.weight!.dtype.Should().Be(ScalarType.Float64);
+        child.weight!.dtype.Should().Be(ScalarType.Float32, $"TorchSharp {TorchSharpVersion}'s Linear._to does not recurse into children; if this changes, DeviceFollower can go");
+    }
 }
