@@ -167,12 +167,13 @@ public sealed class AdapterSite
         Applications++;
         var layer = Disabled ? null : ActiveLayer;
         if (layer is null || layer.Merged) return output;
+        // The output belongs to the caller's dispose scope; only this hook's temporaries die here.
         using var scope = NewDisposeScope();
         // reshape of the contiguous Linear output is a view, so the update is accumulated into the
         // output itself (autograd records the in-place write; linear's backward does not need its output).
         var rows = output.reshape(-1, BaseLayer.out_features);
         layer.AddUpdate(input, rows);
-        return output.MoveToOuterDisposeScope();
+        return output;
     }
 
     private static DeviceFollower? DeviceFollowerOf(nn.Module host, bool create)

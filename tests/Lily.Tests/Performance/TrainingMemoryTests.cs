@@ -23,7 +23,8 @@ public class TrainingMemoryTests(ITestOutputHelper output)
     // leaked handle; this catches memory held natively (e.g. autograd graphs kept alive).
     private const long ResidentGrowthBound = 20L * 1024 * 1024;
 
-    public static TheoryData<string> Methods => new() { "LoRA", "Lily BatchMean", "Lily PerSample", "Lily PerToken" };
+    // "hook": adapters attached by forward hooks instead of replacing the layers.
+    public static TheoryData<string> Methods => new() { "LoRA", "Lily BatchMean", "Lily PerSample", "Lily PerToken", "LoRA hook", "Lily BatchMean hook" };
 
     [Theory]
     [MemberData(nameof(Methods))]
@@ -48,12 +49,15 @@ public class TrainingMemoryTests(ITestOutputHelper output)
         manual_seed(7);
         var model = new ToyModel(depth: 2, dim: 32, hidden: 64, classes: 5);
         string[] targets = ["q_proj", "k_proj", "v_proj", "fc1", "fc2"];
-        PeftConfig config = method switch
+        var words = method.Split(' ');
+        PeftConfig config = words[0] switch
         {
             "LoRA" => new LoraConfig { TargetModules = targets, ModulesToSave = ["head"], R = 4 },
-            _ => new LilyConfig { TargetModules = targets, ModulesToSave = ["head"], R = 4, Routing = Enum.Parse<LilyRouting>(method["Lily ".Length..]) },
+            _ => new LilyConfig { TargetModules = targets, ModulesToSave = ["head"], R = 4, Routing = Enum.Parse<LilyRouting>(words[1]) },
         };
-        var peft = PeftModel.Create(model, config);
+        var attachment = words[^1] == "hook" ? AdapterAttachment.Hook : AdapterAttachment.Auto;
+        var peft = PeftModel.Create(model, config, attachment: attachment);
+        peft.Sites.Should().OnlyContain(s => s.Attachment == (attachment == AdapterAttachment.Hook ? AdapterAttachment.Hook : AdapterAttachment.Replace));
         using var optimizer = optim.AdamW(peft.TrainableParameters(), lr: 1e-3);
         using var inputs = randn(8, 16, 32);
         using var labels = randint(5, [8 * 16]);
