@@ -57,6 +57,19 @@ public static class PairedRunner
         }
         foreach (var s in steps) s.Dispose();
 
+        // The same step with adapters attached by forward hooks instead of replacing the layers.
+        report.AppendLine();
+        report.AppendLine("| Training step, attachment | Median time | x Replace (median [q1, q3]) |");
+        report.AppendLine("|---|---:|---:|");
+        foreach (var adapter in new[] { Adapter.Lora, Adapter.LilyBatchMean })
+        {
+            var pair = new[] { AdapterAttachment.Replace, AdapterAttachment.Hook }.Select(a => TinyVitCase.Create(adapter, device, a)).ToList();
+            var pairTimes = Measure(pair.Select(s => (Action)s.Step).ToList(), rounds);
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter}, Replace | {Median(pairTimes[0]):F1} ms | 1 |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter}, Hook | {Median(pairTimes[1]):F1} ms | {Ratio(pairTimes[1], pairTimes[0])} |");
+            foreach (var s in pair) s.Dispose();
+        }
+
         Console.WriteLine(report.ToString());
         return 0;
     }

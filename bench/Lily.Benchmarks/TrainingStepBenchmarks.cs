@@ -39,8 +39,11 @@ public sealed class TinyVitCase : IDisposable
     public static long TrainableParameters(Adapter adapter) => adapter == Adapter.Lora ? Matched.Value.Budget : Matched.Value.Trainable;
 
     /// <summary>Builds model, adapters, optimizer and batch for <paramref name="adapter"/> (not <see cref="Adapter.Frozen"/>).</summary>
+    /// <param name="adapter">The method.</param>
+    /// <param name="device">Where everything lives.</param>
+    /// <param name="attachment">Replace the layers (the sample's fields allow it) or attach by forward hooks.</param>
     /// <exception cref="InvalidOperationException">The model's trainable count differs from <see cref="TrainableParameters"/>.</exception>
-    public static TinyVitCase Create(Adapter adapter, Device device)
+    public static TinyVitCase Create(Adapter adapter, Device device, AdapterAttachment attachment = AdapterAttachment.Auto)
     {
         manual_seed(4321);
         var model = TinyVitSize.Create(device);
@@ -54,7 +57,7 @@ public sealed class TinyVitCase : IDisposable
                 NumB = Budget.Experts, StrideA = 1, Routing = LayerCase.RoutingOf(adapter),
             },
         };
-        var peft = PeftModel.Create(model, config);
+        var peft = PeftModel.Create(model, config, attachment: attachment);
 
         long trainableCount = peft.GetParameterSummary().TrainableParameters;
         if (trainableCount != TrainableParameters(adapter))
@@ -64,7 +67,7 @@ public sealed class TinyVitCase : IDisposable
         using (no_grad())
         {
             foreach (var (name, p) in model.named_parameters())
-                if (p.requires_grad && (name.EndsWith("lora_B.weight", StringComparison.Ordinal) || name.EndsWith("lily_B.weight", StringComparison.Ordinal)))
+                if (p.requires_grad && (name.Contains(".lora_B.", StringComparison.Ordinal) || name.Contains(".lily_B.", StringComparison.Ordinal)))
                     p.copy_(randn_like(p).mul_(0.01));
         }
 

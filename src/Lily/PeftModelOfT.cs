@@ -99,7 +99,17 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 p.requires_grad = false;
             }
         }
-        Injector.Apply(plan, adapterName, sites, modulesToSave);
+        try
+        {
+            Injector.Apply(plan, adapterName, sites, modulesToSave);
+        }
+        catch when (first)
+        {
+            // Apply undid its own changes; undo the freezing too, so the model is as it was.
+            RestoreRequiresGrad();
+            originalRequiresGrad.Clear();
+            throw;
+        }
         configs.Add(adapterName, plan.Config);
 
         logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
