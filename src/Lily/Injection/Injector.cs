@@ -137,7 +137,11 @@ internal static class Injector
         return resolved with { ExcludeModules = [.. config.ExcludeModules ?? [], .. extra] };
     }
 
-    private static List<(string Path, nn.Module Module)> FindModulesToSave(List<ModuleTree.Node> modules, PeftConfig config,
+    /// <summary>
+    /// The modules <paramref name="config"/> trains in full, checked: something matches, no two are
+    /// nested, none overlaps an adapted layer (of this or another adapter) or another adapter's module.
+    /// </summary>
+    public static List<(string Path, nn.Module Module)> FindModulesToSave(List<ModuleTree.Node> modules, PeftConfig config,
         List<TargetSelector.Selected> targets, IReadOnlyList<AdapterSite> existing, IReadOnlyList<ModuleToSave> saved)
     {
         if (config.ModulesToSave is not { Count: > 0 } names) return [];

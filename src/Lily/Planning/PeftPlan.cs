@@ -61,7 +61,7 @@ public sealed class PeftPlan
         config.Validate();
         var modules = ModuleTree.Walk(model).ToList();
         var selected = TargetSelector.Select(modules, config);
-        var toSave = FindModulesToSave(modules, config);
+        var toSave = PlanModulesToSave(Injector.FindModulesToSave(modules, config, selected, [], []));
 
         var builder = config.CreateBuilder();
         var built = new List<(AdapterTarget Target, AdapterLinear Layer)>();
@@ -137,13 +137,8 @@ public sealed class PeftPlan
     }
 
     // PEFT's modules_to_save rule, as injection applies it: a module whose path is a listed name or ends with "." + name.
-    private static List<PlanModuleToSave> FindModulesToSave(List<ModuleTree.Node> modules, PeftConfig config)
+    private static List<PlanModuleToSave> PlanModulesToSave(List<(string Path, nn.Module Module)> found)
     {
-        if (config.ModulesToSave is not { Count: > 0 } names) return [];
-        var matcher = TargetModuleMatcher.ForNames(names, nameof(PeftConfig.ModulesToSave));
-        var found = modules.Where(m => m.Parent is not null && matcher.IsMatch(m.Path)).ToList();
-        if (found.Count == 0)
-            throw new ArgumentException($"No module of the model matches modules to save {matcher}.", nameof(config));
         var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         return found.Select(m => new PlanModuleToSave(m.Path, m.Module.parameters().Where(seen.Add).Sum(p => p.numel()))).ToList();
     }
