@@ -13,14 +13,7 @@ public class AdapterConfigSharedFieldsTests
 {
     private static JsonElement Parse(string json) => JsonDocument.Parse(json).RootElement;
 
-    private static T RoundTrip<T>(T config) where T : PeftConfig
-    {
-        string json = AdapterConfigFile.ToJson(config);
-        var back = AdapterConfigFile.FromJson(json).Should().BeOfType<T>().Subject;
-        back.Should().BeEquivalentTo(config, o => o.ComparingByMembers<T>());
-        AdapterConfigFile.ToJson(back).Should().Be(json, "writing what was read gives the same text");
-        return back;
-    }
+    private static T RoundTrip<T>(T config) where T : PeftConfig => ConfigRoundTrip.Of(config);
 
     private static string PeftWritten(string name) =>
         File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "tests", "Lily.Tests", "Serialization", "PeftConfigs", name + ".json"));
