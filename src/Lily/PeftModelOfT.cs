@@ -120,7 +120,8 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
         SetAdapter(first ? adapterName : ActiveAdapter!);
         logger.LogInformation("{Summary}", GetParameterSummary());
-        if (guard is null && sites.Any(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0))
+        // A guard that already saw a clean pass is gone; new hooked layers need a new one.
+        if (guard?.Active != true && sites.Any(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0))
             guard = InertAdapterGuard.Install(Model, () => sites);
     }
 

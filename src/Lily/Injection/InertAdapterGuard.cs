@@ -57,6 +57,9 @@ internal sealed class InertAdapterGuard : IDisposable
         Dispose();
     }
 
+    /// <summary>False once a clean pass removed the guard (or it was disposed).</summary>
+    public bool Active => removers.Count > 0;
+
     /// <summary>Removes the root hooks.</summary>
     public void Dispose()
     {

@@ -73,4 +73,16 @@ public sealed class InertAdapterTests : IDisposable
         model.forward(randn(2, 3, Zoo.Dim));
         peft.Sites.Should().OnlyContain(s => s.Applications == 1);
     }
+
+    [Fact]
+    public void An_adapter_added_after_a_clean_pass_is_guarded_too()
+    {
+        manual_seed(3);
+        var model = Zoo.CreateDirectForward();
+        var peft = PeftModel.Create(model, new LoraConfig { TargetModules = ["v_proj"], R = 2 });
+        model.call(randn(2, 3, Zoo.Dim));    // v_proj is called through call(): a clean pass
+        peft.AddAdapter("q", new LoraConfig { TargetModules = ["q_proj"], R = 2 });
+        var forward = () => model.call(randn(2, 3, Zoo.Dim));
+        forward.Should().Throw<InvalidOperationException>().WithMessage("*layers.0.q_proj, layers.1.q_proj*");
+    }
 }
