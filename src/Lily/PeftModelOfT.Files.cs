@@ -1,5 +1,6 @@
 using Lily.Serialization;
 using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
 
 namespace Lily;
 
@@ -14,13 +15,27 @@ public sealed partial class PeftModel<TModel>
     /// </summary>
     /// <param name="directory">Where to write.</param>
     /// <param name="layout">How shared tensors are stored: once per layer as PEFT does (default), or once.</param>
-    /// <exception cref="InvalidOperationException">A hooked adapter never ran although the model did (see <see cref="VerifyAdaptersApplied"/>).</exception>
-    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft)
+    /// <param name="verifyApplied">
+    /// Check first that every adapted layer took part in the output (<see cref="VerifyAdaptersApplied()"/>).
+    /// Turn it off only for layers you know no data reaches (an expert that was never routed to).
+    /// </param>
+    /// <exception cref="InvalidOperationException">
+    /// An adapter is not applied on some layer although the model ran (see <see cref="VerifyAdaptersApplied()"/>),
+    /// there is no adapter, or the adapters live on the <c>meta</c> device; nothing is written.
+    /// </exception>
+    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft, bool verifyApplied = true)
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Enum.IsDefined(layout)) throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown layout.");
-        VerifyAdaptersApplied();
+        if (configs.Count == 0) throw new InvalidOperationException("There is no adapter to save: every adapter was deleted.");
+        if (sites.SelectMany(s => s.Adapters.Values).SelectMany(l => l.AdapterParameters()).Concat(modulesToSave.SelectMany(m => m.Module.parameters()))
+            .FirstOrDefault(p => p.device_type == DeviceType.META) is not null)
+        {
+            throw new InvalidOperationException("The adapters live on the meta device, which holds shapes but no values, so there is nothing to save. " +
+                "Build the model on a real device (cpu, cuda) to train and save; nothing was written.");
+        }
+        if (verifyApplied) VerifyAdaptersApplied();
         var payloads = configs.Keys.Select(name =>
         {
             var config = configs[name].ForSave(LayersOf(name).Select(a => a.Layer).ToList(), logger);
@@ -29,7 +44,7 @@ public sealed partial class PeftModel<TModel>
             var (tensors, metadata) = WithModulesShown(name, () =>
             {
                 var (live, meta) = AdapterStateDict.ForSave(StateDictEntries(name), layout);
-                var copies = new Dictionary<torch.Tensor, torch.Tensor>(ReferenceEqualityComparer.Instance);
+                var copies = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
                 return (live.Select(kv => KeyValuePair.Create(kv.Key, Snapshot(kv.Value, copies))).ToList(), meta);
             });
             return (Directory: name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
@@ -53,6 +68,11 @@ public sealed partial class PeftModel<TModel>
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (Model.parameters().FirstOrDefault(p => p.device_type == DeviceType.META) is not null)
+        {
+            throw new InvalidOperationException("The model lives on the meta device, which holds shapes but no values, so no weights can be " +
+                "loaded into it. Load into a model on a real device (cpu, cuda); the model is unchanged.");
+        }
         var config = AdapterFiles.ReadConfig(directory, logger) with { InferenceMode = !isTrainable };
         var file = AdapterFiles.ReadWeights(directory);
         try
@@ -88,7 +108,7 @@ public sealed partial class PeftModel<TModel>
     internal List<AdapterStateDict.Entry> StateDictEntries() => StateDictEntries(ActiveAdapter ?? DefaultAdapterName);
 
     // A detached copy of `tensor`, made once however many keys name it.
-    private static torch.Tensor Snapshot(torch.Tensor tensor, Dictionary<torch.Tensor, torch.Tensor> copies)
+    private static Tensor Snapshot(Tensor tensor, Dictionary<Tensor, Tensor> copies)
     {
         if (!copies.TryGetValue(tensor, out var copy))
         {

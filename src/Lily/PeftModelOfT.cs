@@ -23,7 +23,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private readonly Dictionary<string, bool> originalRequiresGrad = new(StringComparer.Ordinal);
     private readonly ILoggerFactory loggerFactory;
     private readonly ILogger logger;
-    private InertAdapterGuard? guard;
+    private ForwardPassWatcher? watcher;
     private bool unloaded;
 
     internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
@@ -114,15 +114,15 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
         logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
             string.Join(", ", plan.Layers.Select(l => $"{l.Target.Path} ({l.Attachment})")));
+        foreach (var warning in plan.Warnings) logger.LogWarning("Adapter '{Adapter}': {Warning}", adapterName, warning);
         plan.Builder.LogSummary(logger);
         if (plan.ModulesToSave.Count > 0)
             logger.LogInformation("Adapter '{Adapter}' trains in full and saves: {Paths}", adapterName, string.Join(", ", plan.ModulesToSave.Select(m => m.Path)));
 
         SetAdapter(first ? adapterName : ActiveAdapter!);
         logger.LogInformation("{Summary}", GetParameterSummary());
-        // A guard that already saw a clean pass is gone; new hooked layers need a new one.
-        if (guard?.Active != true && sites.Any(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0))
-            guard = InertAdapterGuard.Install(Model, () => sites);
+        // Passes run inside DisableAdapters() prove nothing about the adapters, so they are not counted.
+        watcher ??= ForwardPassWatcher.Install(Model, () => sites, () => sites.Any(s => s.Disabled) ? null : ActiveAdapter, logger);
     }
 
     /// <summary>
@@ -188,8 +188,8 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         if (configs.Count == 0)
         {
             // The last adapter is gone: the model is the base model again, trainable as it was.
-            guard?.Dispose();
-            guard = null;
+            watcher?.Dispose();
+            watcher = null;
             RestoreRequiresGrad();
             originalRequiresGrad.Clear();
         }
@@ -264,7 +264,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private TModel Remove(bool keepTrainedModules)
     {
         ThrowIfUnloaded();
-        guard?.Dispose();
+        watcher?.Dispose();
         foreach (var site in sites) site.Detach();
         foreach (var m in modulesToSave)
         {
@@ -277,17 +277,72 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     }
 
     /// <summary>
-    /// Throws if a hooked adapter has never run although the model has (see <see cref="AdapterAttachment.Hook"/>).
-    /// Called by <see cref="Save"/> and, once, after the model's first forward pass through <c>call()</c>.
+    /// Throws if a layer of any adapter never took part in the model's output although the model ran
+    /// while that adapter was active, or if a replaced layer's original ran outside its adapter. Took
+    /// part means: its update was applied through the wrapper or hook, a parameter of its own received a
+    /// gradient in a backward pass, it is merged, or <see cref="ProbeAdapters"/> saw it reach the output.
+    /// The model ran means: a forward pass through the root's <c>call()</c>, or any of that evidence for
+    /// another layer, or a module to save received a gradient. Call it after <c>backward()</c> to check
+    /// a training setup; <see cref="Save"/> calls it. A model that has never run is not reported (nothing
+    /// can be told yet); a layer that no data reached (an unused expert) is, with both possible causes.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names them and the fix.</exception>
+    /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names the layers, the causes and the fixes.</exception>
     public void VerifyAdaptersApplied()
     {
         ThrowIfUnloaded();
-        bool ran = sites.Any(s => s.Applications > 0) || TrainableParameters().Any(p => p.grad is not null);
-        if (!ran) return;
-        var inert = sites.Where(s => s.Attachment == AdapterAttachment.Hook && s.Applications == 0);
-        if (InertAdapterGuard.Describe(inert, "although the model has run") is string message) throw new InvalidOperationException(message);
+        foreach (var name in configs.Keys)
+        {
+            var evidence = new AdapterParticipation.ModelEvidence(
+                watcher?.PassesWhile(name) ?? 0,
+                name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()));
+            if (AdapterParticipation.Describe(name, sites, evidence) is string message) throw new InvalidOperationException(message);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/> (your own forward, called however your model is called) once and
+    /// reports, for each layer of the active adapter, whether its adapter reaches the output
+    /// (<see cref="ProbeOutcome.Applied"/>), whether the layer ran without it
+    /// (<see cref="ProbeOutcome.Bypassed"/>), or whether it did not run for this input
+    /// (<see cref="ProbeOutcome.NotReached"/>). The output is unchanged and no parameter or gradient is
+    /// touched (autograd is asked which tensors the output depends on); layers found applied count as
+    /// having taken part for <see cref="VerifyAdaptersApplied()"/>. The run function must keep gradient
+    /// recording on (the probe turns it on around the call) and return a tensor computed by the model.
+    /// </summary>
+    /// <param name="run">Runs the model on an input and returns its output, e.g. <c>() =&gt; model.forward(x)</c>.</param>
+    /// <exception cref="InvalidOperationException">No adapter is active, adapters are disabled, or the output does not depend on the model.</exception>
+    public AdapterProbeReport ProbeAdapters(Func<Tensor> run)
+    {
+        ThrowIfUnloaded();
+        ArgumentNullException.ThrowIfNull(run);
+        return AdapterProbe.Run(sites, ActiveAdapter ?? throw new InvalidOperationException("No adapter is active."), run);
+    }
+
+    /// <summary>
+    /// <see cref="ProbeAdapters"/>, then throws if any layer ran without its adapter. Call it once after
+    /// <see cref="PeftModel.Load{TModel}"/> for inference (or after <see cref="PeftModel.Create{TModel}"/>),
+    /// with the forward you will use: it works however the model is called. Layers that did not run for
+    /// this input are not an error; they are listed in the report and logged as a warning.
+    /// </summary>
+    /// <param name="run">Runs the model on an input and returns its output, e.g. <c>() =&gt; model.forward(x)</c>.</param>
+    /// <returns>The probe's report.</returns>
+    /// <exception cref="InvalidOperationException">Layers ran without their adapter; the message names them and the fix.</exception>
+    public AdapterProbeReport VerifyAdaptersApplied(Func<Tensor> run)
+    {
+        var report = ProbeAdapters(run);
+        if (report.Bypassed.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"Adapter '{report.Adapter}' is bypassed on {string.Join(", ", report.Bypassed.Select(l => $"{l.Path} ({l.Attachment.ToString().ToLowerInvariant()})"))}: " +
+                "these layers ran, but without their adapter, so it does nothing there. The model calls forward() on a hooked layer (TorchSharp " +
+                "runs hooks only through call()), runs the original Linear from a list, delegate or record made before injection, or uses the " +
+                "layer's weight directly (functional.linear). Fix: call the layer with .call(x), or hold it in a field typed Module<Tensor, Tensor> " +
+                "so the adapter can take its place.");
+        }
+        if (report.NotReached.Count > 0)
+            logger.LogWarning("Adapter '{Adapter}': the layers {Paths} did not run for the probe's input (a branch not taken, an expert with no tokens?).",
+                report.Adapter, string.Join(", ", report.NotReached.Select(l => l.Path)));
+        return report;
     }
 
     internal IReadOnlyList<AdaptedModule> LayersOf(string adapterName) =>

@@ -16,8 +16,14 @@ public sealed class AdapterSite
     private readonly nn.Module parent;
     private readonly string name;
     private readonly nn.Module followerHost;
+    // Evidence that an adapter took part in the layer's output, by adapter name: how often its update
+    // was applied, and whether the inference probe saw its contribution reach the model's output.
+    private readonly Dictionary<string, long> appliedBy = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> bypassedWhile = new(StringComparer.Ordinal);
+    private readonly HashSet<string> confirmedBy = new(StringComparer.Ordinal);
     private TunerLinear? wrapper;
     private IDisposable? hook;
+    private IDisposable? bypassWatch;
 
     internal AdapterSite(string path, nn.Module parent, string name, Linear baseLayer, AdapterAttachment attachment, nn.Module followerHost)
     {
@@ -49,10 +55,30 @@ public sealed class AdapterSite
     public bool Disabled { get; internal set; }
 
     /// <summary>
-    /// How many times the layer has run with its adapters attached. A hooked layer whose parent calls
-    /// <c>forward()</c> directly never counts up: hooks fire only through <c>call()</c>.
+    /// How many times the layer has run through the adapter's path (the wrapper's forward, or the hook).
+    /// A hooked layer whose parent calls <c>forward()</c> directly never counts up (hooks fire only
+    /// through <c>call()</c>), nor does a replaced layer whose original is run from somewhere else.
     /// </summary>
     public long Applications { get; private set; }
+
+    /// <summary>
+    /// How many times the original Linear ran through <c>call()</c> outside its adapter while an adapter
+    /// was active: a replaced layer that the model still runs from a list, delegate or record holding
+    /// the original. Always 0 for hooked layers, whose hook is on the original itself.
+    /// </summary>
+    public long Bypasses { get; private set; }
+
+    /// <summary>Set by the inference probe: a zero marker added to the layer's output, so autograd can tell whether it reaches the model's output.</summary>
+    internal Tensor? ProbeMarker { get; set; }
+
+    /// <summary>True when adapter <paramref name="adapterName"/>'s update was applied here at least once, or the probe saw it reach the output.</summary>
+    internal bool Applied(string adapterName) => appliedBy.GetValueOrDefault(adapterName) > 0 || confirmedBy.Contains(adapterName);
+
+    /// <summary>How many times the original ran outside its adapter while <paramref name="adapterName"/> was active.</summary>
+    internal long BypassesWhile(string adapterName) => bypassedWhile.GetValueOrDefault(adapterName);
+
+    /// <summary>Records that the probe saw adapter <paramref name="adapterName"/>'s contribution reach the output.</summary>
+    internal void Confirm(string adapterName) => confirmedBy.Add(adapterName);
 
     /// <summary>The active adapter's layer, or null.</summary>
     public AdapterLinear? ActiveLayer => ActiveAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
@@ -70,6 +96,10 @@ public sealed class AdapterSite
             // A new module starts in training mode; follow the layer it replaces.
             wrapper.train(BaseLayer.training);
             ModuleTree.ReplaceChild(parent, name, wrapper);
+            // The wrapper runs the original through forward(), which fires no hook: a hook on the original
+            // fires only when something else still holds it and calls it, which bypasses the adapter.
+            var remover = BaseLayer.register_forward_hook((_, _, output) => OnBypass(output));
+            bypassWatch = new HookRegistration(remover.remove);
         }
         else
         {
@@ -88,6 +118,8 @@ public sealed class AdapterSite
             if (wrapper is null) return;
             ModuleTree.ReplaceChild(parent, name, BaseLayer);
             wrapper = null;
+            bypassWatch?.Dispose();
+            bypassWatch = null;
         }
         else
         {
@@ -126,6 +158,9 @@ public sealed class AdapterSite
     {
         if (!adapters.Remove(adapterName, out var layer)) return;
         if (ActiveAdapter == adapterName) ActiveAdapter = null;
+        appliedBy.Remove(adapterName);
+        bypassedWhile.Remove(adapterName);
+        confirmedBy.Remove(adapterName);
         foreach (var (kind, _) in layer.named_children())
         {
             var dict = kinds[kind];
@@ -153,26 +188,52 @@ public sealed class AdapterSite
     /// <summary>The replaced layer's forward: base output on rows, plus the active update.</summary>
     internal Tensor Forward(Tensor input)
     {
-        Applications++;
-        var layer = Disabled ? null : ActiveLayer;
-        if (layer is null || layer.Merged) return BaseLayer.forward(input);
+        var layer = CountPass();
+        if (layer is null || layer.Merged) return Marked(BaseLayer.forward(input));
         using var scope = NewDisposeScope();
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
-        return layer.AddUpdate(input, rows).view([.. input.shape[..^1], BaseLayer.out_features]).MoveToOuterDisposeScope();
+        var output = layer.AddUpdate(input, rows).view([.. input.shape[..^1], BaseLayer.out_features]);
+        return Marked(output).MoveToOuterDisposeScope();
     }
 
     // The hooked layer's forward hook: the base output is already computed; add the update to it.
     private Tensor OnForward(Tensor input, Tensor output)
     {
+        var layer = CountPass();
+        if (layer is not null && !layer.Merged)
+        {
+            // The output belongs to the caller's dispose scope; only this hook's temporaries die here.
+            using var scope = NewDisposeScope();
+            // A contiguous output's rows are a view of it, so the update is accumulated into the output
+            // itself (autograd records the in-place write; linear's backward does not need its output).
+            // Otherwise reshape copies, and the sum is returned in the output's place.
+            var rows = output.reshape(-1, BaseLayer.out_features);
+            layer.AddUpdate(input, rows);
+            if (!output.is_contiguous()) output = rows.view(output.shape).MoveToOuterDisposeScope();
+        }
+        return Marked(output);
+    }
+
+    // Counts one pass through the adapter's path and returns the layer that applies, if any.
+    private AdapterLinear? CountPass()
+    {
         Applications++;
         var layer = Disabled ? null : ActiveLayer;
-        if (layer is null || layer.Merged) return output;
-        // The output belongs to the caller's dispose scope; only this hook's temporaries die here.
-        using var scope = NewDisposeScope();
-        // reshape of the contiguous Linear output is a view, so the update is accumulated into the
-        // output itself (autograd records the in-place write; linear's backward does not need its output).
-        var rows = output.reshape(-1, BaseLayer.out_features);
-        layer.AddUpdate(input, rows);
+        if (layer is not null) appliedBy[ActiveAdapter!] = appliedBy.GetValueOrDefault(ActiveAdapter!) + 1;
+        return layer;
+    }
+
+    private Tensor Marked(Tensor output) => ProbeMarker is { } marker ? output + marker : output;
+
+    // A replaced layer's original ran through call(): something other than the wrapper holds it.
+    private Tensor OnBypass(Tensor output)
+    {
+        // A merged update is in the weights, so the original applies it whoever calls it.
+        if (!Disabled && ActiveLayer is { Merged: false })
+        {
+            Bypasses++;
+            bypassedWhile[ActiveAdapter!] = bypassedWhile.GetValueOrDefault(ActiveAdapter!) + 1;
+        }
         return output;
     }
 

@@ -18,8 +18,12 @@ internal static class Injector
         public AdapterTarget Target => Selected.Target;
     }
 
-    /// <summary>Everything an injection will do.</summary>
-    public sealed record Plan(PeftConfig Config, AdapterBuilder Builder, IReadOnlyList<PlannedLayer> Layers, IReadOnlyList<(string Path, nn.Module Module)> ModulesToSave, IReadOnlyList<string> TraversalOrder);
+    /// <summary>
+    /// Everything an injection will do, and its <c>Warnings</c>: what the user should hear about but that
+    /// does not stop injection (a target entry that matches nothing).
+    /// </summary>
+    public sealed record Plan(PeftConfig Config, AdapterBuilder Builder, IReadOnlyList<PlannedLayer> Layers, IReadOnlyList<(string Path, nn.Module Module)> ModulesToSave,
+        IReadOnlyList<string> TraversalOrder, IReadOnlyList<string> Warnings);
 
     /// <summary>Chooses the layers and modules to save, checks them, and builds the adapter layers.</summary>
     /// <exception cref="ArgumentException">The config does not fit the model; nothing has changed.</exception>
@@ -37,6 +41,7 @@ internal static class Injector
         }
 
         var sitesByPath = existing.ToDictionary(s => s.Path, StringComparer.Ordinal);
+        var aliases = ModuleAliases.Of(modules);
         var modes = new List<(TargetSelector.Selected Selected, AdapterAttachment Mode, AdapterSite? Site)>();
         foreach (var s in selected)
         {
@@ -45,7 +50,7 @@ internal static class Injector
                 modes.Add((s, site.Attachment, site));
                 continue;
             }
-            var why = ModuleTree.CannotReplace(s.Node.Parent!, s.Node.Name, s.Node.Module, typeof(TunerLinear));
+            var why = ModuleTree.CannotReplace(s.Node.Parent!, s.Node.Name, s.Node.Module, typeof(TunerLinear)) ?? aliases.Describe(s.Node);
             if (attachment == AdapterAttachment.Replace && why is not null)
                 throw new ArgumentException($"Cannot replace '{s.Target.Path}': {why}. Use AdapterAttachment.Auto or Hook to attach by a forward hook instead.", "model");
             var mode = attachment == AdapterAttachment.Hook || why is not null ? AdapterAttachment.Hook : AdapterAttachment.Replace;
@@ -65,7 +70,11 @@ internal static class Injector
                 throw new InvalidOperationException($"{layer.GetType().Name} registers parameter '{own}' on itself; an adapter layer must keep its tensors in child modules (as lora_A, lora_B), which injection attaches to the model.");
             return new PlannedLayer(m.Selected, layer, m.Mode, m.Site, FollowerHost(modules, m.Selected.Node) ?? m.Selected.Node.Parent!);
         }).ToList();
-        return new Plan(Resolve(config, modules, selected), builder, layers, toSave, modules.Select(m => m.Path).ToList());
+        var warnings = TargetSelector.UnmatchedEntries(modules, config) is { Count: > 0 } unmatched
+            ? new List<string> { $"Target modules {string.Join(", ", unmatched.Select(e => $"'{e}'"))} match no module of the model; the other entries were applied." +
+                (TargetSelector.NativeModulesNote(modules) is { } note ? " " + note : "") }
+            : [];
+        return new Plan(Resolve(config, modules, selected), builder, layers, toSave, modules.Select(m => m.Path).ToList(), warnings);
     }
 
     /// <summary>Attaches a prepared adapter as <paramref name="adapterName"/>; on failure undoes what it did and rethrows.</summary>

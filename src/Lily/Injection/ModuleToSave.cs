@@ -18,12 +18,25 @@ internal sealed class ModuleToSave
     private readonly Dictionary<string, Dictionary<string, Tensor>> stored = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> original;
     private readonly HashSet<string> owners = new(StringComparer.Ordinal);
+    // Parameters that already had a gradient (from training before injection): theirs proves nothing.
+    private readonly HashSet<string> gradientBefore;
 
     public ModuleToSave(string path, nn.Module module)
     {
         Path = path;
         Module = module;
         original = Snapshot();
+        gradientBefore = WithGradient().ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>True when a parameter of the module received a gradient since injection: the model ran a backward pass.</summary>
+    public bool ReceivedGradient() => WithGradient().Any(name => !gradientBefore.Contains(name));
+
+    private List<string> WithGradient()
+    {
+        // Each read of .grad makes a tensor handle; the scope frees them.
+        using var scope = NewDisposeScope();
+        return Module.named_parameters().Where(p => p.parameter.grad is not null).Select(p => p.name).ToList();
     }
 
     /// <summary>The module's full path.</summary>

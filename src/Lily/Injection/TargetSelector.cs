@@ -51,7 +51,8 @@ internal static class TargetSelector
             var linears = modules.Where(m => m.Parent is not null && LinearOf(m) is not null).Select(m => m.Path).ToList();
             throw new ArgumentException(
                 $"No module of the model matches {Describe(config)}. " +
-                (linears.Count == 0 ? "The model has no Linear layers." : $"Its Linear layers are: {string.Join(", ", linears)}."),
+                (linears.Count == 0 ? "The model has no Linear layers." : $"Its Linear layers are: {string.Join(", ", linears)}.") +
+                (NativeModulesNote(modules) is { } note ? " " + note : ""),
                 nameof(config));
         }
         return selected;
@@ -82,6 +83,33 @@ internal static class TargetSelector
             }
         }
         return candidates.Where(c => exclude?.IsMatch(c.Node.Path) != true && (layerIndex is null || layerIndex(c.Node.Path))).ToList();
+    }
+
+    /// <summary>
+    /// The entries of a list of target modules that name no module of the model (PEFT users rely on
+    /// hearing of a typo), each with a note when the model holds TorchSharp's native layers; empty for
+    /// a regex or <c>all-linear</c>.
+    /// </summary>
+    public static List<string> UnmatchedEntries(List<ModuleTree.Node> modules, PeftConfig config)
+    {
+        if (config.TargetModulesRegex is { Length: > 0 } || IsAllLinear(config) || config.TargetModules is not { } entries) return [];
+        return entries.Where(e => !modules.Any(m => m.Parent is not null && TargetModuleMatcher.ForNames([e]).IsMatch(m.Path))).ToList();
+    }
+
+    /// <summary>
+    /// A sentence naming the model's TorchSharp native layers whose projections are parameters inside one
+    /// native module, not Linear layers (<c>MultiheadAttention</c>, the <c>Transformer*</c> modules, recurrent
+    /// layers), so no adapter can attach to them; null when the model has none.
+    /// </summary>
+    public static string? NativeModulesNote(List<ModuleTree.Node> modules)
+    {
+        string[] native = ["MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer", "LSTM", "GRU", "RNN"];
+        var found = modules.Where(m => m.Module.GetType().Namespace == "TorchSharp.Modules" && native.Contains(m.Module.GetType().Name))
+            .Select(m => $"'{(m.Path.Length == 0 ? "(the model)" : m.Path)}' ({m.Module.GetType().Name})").ToList();
+        if (found.Count == 0) return null;
+        return $"The model uses TorchSharp's native layers {string.Join(", ", found)}: their projections are weights inside one native " +
+               "module, not Linear layers, so no adapter can attach to them. Write those blocks with Linear layers (q_proj, k_proj, v_proj, " +
+               "o_proj, as a Llama-style attention is written), or target other layers.";
     }
 
     private static string Describe(PeftConfig config)

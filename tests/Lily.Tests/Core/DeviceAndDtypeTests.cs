@@ -51,11 +51,9 @@ public class DeviceAndDtypeTests
         model.call(x.to(ScalarType.Float64)).to(ScalarType.Float32).allclose(before, atol: 1e-5).Should().BeTrue();
     }
 
-    [Fact]
+    [CudaFact]
     public void Cuda_when_available()
     {
-        // Runs only where a CUDA build and device exist (e.g. -p:TorchBackend=cuda on a GPU machine).
-        if (!cuda.is_available()) return;
         var model = new ToyModel(1, 6, 8, 3);
         model.to(CUDA);
         var peft = PeftModel.Create(model, new LilyConfig { TargetModules = ["q_proj"], R = 2 });

@@ -118,7 +118,7 @@ public sealed class TorchSharpInternalsGuardTests
     [Fact]
     public void Every_module_with_a_forward_offers_parameterless_hooks_with_a_remover()
     {
-        // The inert-adapter guard (src/Lily/Injection/InertAdapterGuard.cs) finds these by reflection on
+        // The forward-pass watcher (src/Lily/Injection/ForwardPassWatcher.cs) finds these by reflection on
         // the model's root, whatever its forward's signature, and calls the returned remover's remove().
         foreach (var type in new[] { typeof(Sequential), typeof(Parent) })
         {

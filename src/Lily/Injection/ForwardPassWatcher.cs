@@ -1,0 +1,84 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace Lily;
+
+/// <summary>
+/// Watches the model's forward passes through <c>call()</c> on its root: counts them per active
+/// adapter (evidence that the model ran, for <see cref="AdapterParticipation"/>), and after the first
+/// pass of each adapter logs one warning naming its layers that did not run in it. It never throws:
+/// a layer may legitimately sit out a pass (a branch not taken, an expert that received no tokens),
+/// so the verdict waits until one is asked for. A root called through <c>forward()</c> fires no hook,
+/// and a root that is a plain <c>nn.Module</c> takes none; then nothing is counted here.
+/// </summary>
+internal sealed class ForwardPassWatcher : IDisposable
+{
+    private readonly Func<IReadOnlyList<AdapterSite>> sites;
+    private readonly Func<string?> activeAdapter;
+    private readonly ILogger logger;
+    private readonly List<object> removers = new();
+    private readonly Dictionary<string, long> passes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> looked = new(StringComparer.Ordinal);
+    private Dictionary<AdapterSite, long>? before;
+
+    private ForwardPassWatcher(Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, ILogger logger)
+    {
+        this.sites = sites;
+        this.activeAdapter = activeAdapter;
+        this.logger = logger;
+    }
+
+    /// <summary>Installs the watcher on <paramref name="root"/>; a root that takes no hooks gets a watcher that sees nothing.</summary>
+    public static ForwardPassWatcher Install(nn.Module root, Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, ILogger logger)
+    {
+        var watcher = new ForwardPassWatcher(sites, activeAdapter, logger);
+        // Every HookableModule<,> has register_forward_pre_hook(Action<Module>) and
+        // register_forward_hook(Action<Module>), whatever its forward's signature.
+        var pre = root.GetType().GetMethod("register_forward_pre_hook", [typeof(Action<nn.Module>)]);
+        var post = root.GetType().GetMethod("register_forward_hook", [typeof(Action<nn.Module>)]);
+        if (pre is not null && post is not null)
+        {
+            watcher.removers.Add(pre.Invoke(root, [(Action<nn.Module>)(_ => watcher.Before())])!);
+            watcher.removers.Add(post.Invoke(root, [(Action<nn.Module>)(_ => watcher.After())])!);
+        }
+        return watcher;
+    }
+
+    /// <summary>False when the root takes no hooks, so passes cannot be counted.</summary>
+    public bool Watching => removers.Count > 0;
+
+    /// <summary>How many passes through the root's <c>call()</c> ran while <paramref name="adapterName"/> was active.</summary>
+    public long PassesWhile(string adapterName) => passes.GetValueOrDefault(adapterName);
+
+    private void Before()
+    {
+        if (activeAdapter() is not { } name) return;
+        passes[name] = passes.GetValueOrDefault(name) + 1;
+        if (!looked.Contains(name)) before = sites().Where(s => s.ActiveAdapter == name).ToDictionary(s => s, s => s.Applications);
+    }
+
+    private void After()
+    {
+        if (before is null || activeAdapter() is not { } name) return;
+        looked.Add(name);
+        var idle = before.Where(kv => kv.Key.Applications == kv.Value).Select(kv => kv.Key.Path).ToList();
+        before = null;
+        if (idle.Count > 0)
+        {
+            logger.LogWarning(
+                "Adapter '{Adapter}': the layers {Paths} did not run through their adapter in the model's first forward pass. Either the data " +
+                "did not reach them (a branch not taken, an expert with no tokens: fine), or the model runs them in a way that bypasses the " +
+                "adapter (forward() on a hooked layer, the original Linear kept in a list or delegate, its weight used directly). " +
+                "peft.VerifyAdaptersApplied(() => model.forward(x)) tells which; Save checks again.",
+                name, string.Join(", ", idle));
+        }
+    }
+
+    /// <summary>Removes the root hooks.</summary>
+    public void Dispose()
+    {
+        foreach (var remover in removers) remover.GetType().GetMethod("remove", BindingFlags.Public | BindingFlags.Instance)!.Invoke(remover, null);
+        removers.Clear();
+    }
+}

@@ -1,0 +1,47 @@
+using Lily.Tests.Support;
+using static TorchSharp.torch;
+
+namespace Lily.Tests.Injection;
+
+/// <summary>Shared steps of the bypass-zoo tests: configs, a non-zero update, one training step, a save into a throwaway folder.</summary>
+internal static class BypassZoo
+{
+    public static readonly string[] Methods = ["lora", "lily"];
+
+    public static PeftConfig Config(string method, params string[] targets) => method == "lily"
+        ? new LilyConfig { TargetModules = targets, R = 2, NumB = 2 }
+        : new LoraConfig { TargetModules = targets, R = 2, LoraAlpha = 4 };
+
+    /// <summary>Every trainable adapter tensor gets random values, so an applied adapter changes the output.</summary>
+    public static void GiveUpdates<T>(PeftModel<T> peft) where T : nn.Module
+    {
+        foreach (var p in peft.TrainableParameters()) TensorData.Set(p, randn_like(p) * 0.5);
+    }
+
+    /// <summary>One backward pass of a loss on <paramref name="forward"/>'s output (no optimizer: gradients are the evidence).</summary>
+    public static void Backward(Func<Tensor> forward)
+    {
+        using var scope = NewDisposeScope();
+        forward().square().mean().backward();
+    }
+
+    public static Tensor Input(long dim) => randn(3, 4, dim);
+
+    /// <summary>Saves into a fresh folder and deletes it; returns whether the weights file was written.</summary>
+    public static bool SaveWrites<T>(PeftModel<T> peft, bool verifyApplied = true) where T : nn.Module
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lily-bypass-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            peft.Save(dir, verifyApplied: verifyApplied);
+            return File.Exists(Path.Combine(dir, PeftModel.WeightsFileName));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The outcome the probe gave <paramref name="path"/>.</summary>
+    public static ProbeOutcome OutcomeOf(AdapterProbeReport report, string path) => report.Layers.Single(l => l.Path == path).Outcome;
+}
