@@ -49,6 +49,9 @@ public sealed class MetaDeviceTests
         y.device.type.Should().Be(DeviceType.META);
         y.sum().backward();
         peft.TrainableParameters().Should().OnlyContain(p => !ReferenceEquals(p.grad, null) && p.grad!.device.type == DeviceType.META);
+        // The participation check and the inference probe (markers made on each layer's device) run there too.
+        peft.VerifyAdaptersApplied();
+        peft.ProbeAdapters(() => model.call(x)).Layers.Should().OnlyContain(l => l.Outcome == ProbeOutcome.Applied);
     }
 
     [Theory]
