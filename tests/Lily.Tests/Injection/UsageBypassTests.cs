@@ -67,6 +67,37 @@ public sealed class UsageBypassTests
         else verify.Should().NotThrow("a layer the input does not reach is not a bypass");
     }
 
+    public static IEnumerable<object[]> ReplaceableCases() =>
+        from usage in Enum.GetValues<Usage>()
+        from method in Methods
+        select new object[] { usage, method };
+
+    [Theory]
+    [MemberData(nameof(ReplaceableCases))]
+    public void A_layer_in_a_field_typed_module_is_replaced_unless_held_elsewhere(Usage usage, string method)
+    {
+        manual_seed(17);
+        var model = new BypassModel(new UsageBlock(BypassModel.Dim, usage, replaceable: true));
+        var x = Input(BypassModel.Dim);
+        var peft = PeftModel.Create(model, Config(method, "fc", "good"));
+        var site = peft.Sites.Single(s => s.Path == "blocks.0.fc");
+        // Functional use keeps a Linear reference to read the weight from: a second holder, so it is hooked.
+        site.Attachment.Should().Be(usage == Usage.Functional ? AdapterAttachment.Hook : AdapterAttachment.Replace);
+        GiveUpdates(peft);
+        Backward(() => model.forward(x));
+
+        // A replaced layer runs whichever way it is called, so only functional use bypasses it, and only skipping leaves it idle.
+        var save = () => SaveWrites(peft);
+        if (usage is Usage.Functional or Usage.Skipped) save.Should().Throw<InvalidOperationException>().WithMessage("*blocks.0.fc (*): its adapter never took part*");
+        else save.Should().NotThrow();
+        OutcomeOf(peft.ProbeAdapters(() => model.forward(x)), "blocks.0.fc").Should().Be(usage switch
+        {
+            Usage.Functional => ProbeOutcome.Bypassed,
+            Usage.Skipped => ProbeOutcome.NotReached,
+            _ => ProbeOutcome.Applied,
+        });
+    }
+
     [Theory]
     [InlineData("lora")]
     [InlineData("lily")]
@@ -82,6 +113,27 @@ public sealed class UsageBypassTests
             manual_seed(14);
             GiveUpdates(peft);
             return model.call(x).detach();
+        }).ToList();
+        outputs[1].allclose(outputs[0], atol: 1e-6).Should().BeTrue();
+    }
+
+    [Theory]
+    [InlineData("lora")]
+    [InlineData("lily")]
+    public void A_non_contiguous_layer_output_still_receives_the_update(string method)
+    {
+        // A hook of the user's, registered before injection, hands ours a transposed (non-contiguous) copy:
+        // the update cannot be accumulated into a view of it, so it must come back as the new output.
+        var outputs = new[] { false, true }.Select(transposeOutput =>
+        {
+            manual_seed(18);
+            var model = Model(Usage.Call);
+            var fc = (TorchSharp.Modules.Linear)model.named_modules().Single(m => m.name == "blocks.0.fc").module;
+            if (transposeOutput) fc.register_forward_hook((_, _, o) => o.transpose(0, 1).contiguous().transpose(0, 1));
+            var peft = PeftModel.Create(model, Config(method, "fc", "good"));
+            manual_seed(19);
+            GiveUpdates(peft);
+            return model.call(Input(BypassModel.Dim)).detach();
         }).ToList();
         outputs[1].allclose(outputs[0], atol: 1e-6).Should().BeTrue();
     }

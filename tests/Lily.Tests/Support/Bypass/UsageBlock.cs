@@ -25,18 +25,28 @@ public enum Usage
     Skipped,
 }
 
-/// <summary>A block with a <c>Linear</c> field (so adapters hook it) run in the way <see cref="Usage"/> says; switchable.</summary>
+/// <summary>
+/// A block whose layer <c>fc</c> runs in the way <see cref="Usage"/> says (switchable). By default <c>fc</c>
+/// is a field typed <c>Linear</c>, so adapters hook it; a replaceable block holds it in a field typed
+/// <c>Module&lt;Tensor, Tensor&gt;</c> instead (and, for functional use, a second field typed <c>Linear</c>
+/// to read the weight from).
+/// </summary>
 public sealed class UsageBlock : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear fc;
+    private readonly Linear? linear;
+    private readonly nn.Module<Tensor, Tensor> fc;
 
     /// <summary>Creates the block.</summary>
-    public UsageBlock(long dim, Usage usage) : base(nameof(UsageBlock))
+    public UsageBlock(long dim, Usage usage, bool replaceable = false) : base(nameof(UsageBlock))
     {
-        fc = nn.Linear(dim, dim);
+        var layer = nn.Linear(dim, dim);
+        fc = layer;
+        if (!replaceable || usage == Usage.Functional) linear = layer;
         Usage = usage;
-        RegisterComponents();
+        register_module("fc", layer);
     }
+
+    private Linear Weights => linear ?? throw new InvalidOperationException("a replaceable block keeps no Linear reference");
 
     /// <summary>How the next forward runs <c>fc</c>; a model may switch it (a train path and an eval path).</summary>
     public Usage Usage { get; set; }
@@ -46,7 +56,7 @@ public sealed class UsageBlock : nn.Module<Tensor, Tensor>
     {
         Usage.Call => x + fc.call(x),
         Usage.Forward => x + fc.forward(x),
-        Usage.Functional => x + nn.functional.linear(x, fc.weight!, fc.bias),
+        Usage.Functional => x + nn.functional.linear(x, Weights.weight!, Weights.bias),
         Usage.Twice => x + fc.call(fc.call(x)),
         // The same values, read through a transposed copy of the layout: [B, T, D] -> [B, D, T] contiguous -> transposed back.
         Usage.Transposed => x + fc.call(x.transpose(1, 2).contiguous().transpose(1, 2)),
