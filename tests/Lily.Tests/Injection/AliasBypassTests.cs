@@ -13,7 +13,7 @@ namespace Lily.Tests.Injection;
 public sealed class AliasBypassTests
 {
     public static IEnumerable<object[]> Visible() =>
-        from style in new[] { AliasStyle.List, AliasStyle.Delegate, AliasStyle.Closure, AliasStyle.Record }
+        from style in new[] { AliasStyle.List, AliasStyle.Delegate, AliasStyle.Closure, AliasStyle.Record, AliasStyle.Tuple }
         from method in Methods
         select new object[] { style, method };
 

@@ -19,6 +19,7 @@ public sealed class AliasBlock : nn.Module<Tensor, Tensor>
     private readonly List<nn.Module<Tensor, Tensor>>? layers;
     private readonly Func<Tensor, Tensor>? run;
     private readonly LayerRecord? record;
+    private readonly (nn.Module<Tensor, Tensor>? Layer, int Index) tuple;
     private readonly AliasStyle style;
     private readonly bool throughForward;
 
@@ -35,6 +36,7 @@ public sealed class AliasBlock : nn.Module<Tensor, Tensor>
             case AliasStyle.Delegate: run = throughForward ? layer.forward : layer.call; break;
             case AliasStyle.Closure: run = x => throughForward ? layer.forward(x) : layer.call(x); break;
             case AliasStyle.Record: record = new LayerRecord(layer, "fc"); break;
+            case AliasStyle.Tuple: tuple = (layer, 0); break;
             case AliasStyle.Hidden: HiddenLayers.Add(this, layer); break;
         }
         RegisterComponents();
@@ -47,6 +49,7 @@ public sealed class AliasBlock : nn.Module<Tensor, Tensor>
         {
             AliasStyle.List => layers![0],
             AliasStyle.Record => record!.Layer,
+            AliasStyle.Tuple => tuple.Layer!,
             AliasStyle.Hidden => HiddenLayers.TryGetValue(this, out var l) ? l : throw new InvalidOperationException("no hidden layer"),
             _ => null,
         };

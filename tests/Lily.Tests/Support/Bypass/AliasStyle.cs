@@ -15,6 +15,9 @@ public enum AliasStyle
     /// <summary>A record field holding the layer.</summary>
     Record,
 
+    /// <summary>A value-tuple field holding the layer.</summary>
+    Tuple,
+
     /// <summary>A static table outside the model: no search of the model's fields can find it.</summary>
     Hidden,
 }
