@@ -41,6 +41,19 @@ public sealed class PeftFixtureTests
     }
 
     [Fact]
+    public void Layers_to_transform_without_a_pattern_takes_the_first_index_as_PEFT_does_on_an_MoE_model()
+    {
+        // PEFT PR #3318: the index is the first ".<name>.<digits>." — the layer, not the expert.
+        var dir = PeftFixtureNet.Dir("moe_layers");
+        var model = MoeFixtureNet.LoadBase(dir);
+        var (input, baseOutput, expected) = PeftFixtureNet.LoadIo(dir);
+        model.call(input).allclose(baseOutput, rtol: 0, atol: 1e-5).Should().BeTrue();
+        var peft = PeftModel.Load(model, dir);
+        peft.AdaptedModules.Select(a => a.Path).Should().Equal("model.layers.1.mlp.experts.0.up_proj", "model.layers.1.mlp.experts.1.up_proj");
+        (model.call(input) - expected).abs().max().item<float>().Should().BeLessThan(1e-5f);
+    }
+
+    [Fact]
     public void A_PEFT_file_saved_again_round_trips_through_our_loader()
     {
         var dir = PeftFixtureNet.Dir("lily_layers");
