@@ -6,15 +6,19 @@ namespace Lily;
 internal sealed class LoraBuilder(LoraConfig config) : AdapterBuilder
 {
     private int built;
+    private int overridden;
 
     /// <inheritdoc />
     public override AdapterLinear Build(AdapterTarget target, torch.Device device, torch.ScalarType adapterDtype)
     {
         built++;
-        return new LoraLinear(target.BaseLayer, config.R, config.Scaling, config.LoraDropout, config.InitLoraWeights, adapterDtype, device);
+        if (config.RankFor(target.Path) != config.R || config.AlphaFor(target.Path) != config.LoraAlpha) overridden++;
+        // Per-layer rank and alpha from rank_pattern / alpha_pattern, as PEFT resolves them by the layer's full path.
+        return new LoraLinear(target.BaseLayer, config.RankFor(target.Path), config.ScalingFor(target.Path), config.LoraDropout, config.InitLoraWeights, adapterDtype, device);
     }
 
     /// <inheritdoc />
     public override void LogSummary(ILogger logger) =>
-        logger.LogInformation("LoRA: {Layers} layers adapted with r = {R}, scaling = {Scaling}", built, config.R, config.Scaling);
+        logger.LogInformation("LoRA: {Layers} layers adapted with r = {R}, scaling = {Scaling}; {Overridden} of them with their own rank or alpha (rank_pattern / alpha_pattern)",
+            built, config.R, config.Scaling, overridden);
 }
