@@ -57,7 +57,7 @@ public sealed partial class PeftModel<TModel>
         var file = AdapterFiles.ReadWeights(directory);
         try
         {
-            AddAdapter(adapterName, config, attachment, plan => UnsharedIfCopiesDiffer(plan, config, file, adapterName));
+            AddAdapterCore(adapterName, config, attachment, plan => UnsharedIfCopiesDiffer(plan, config, file, adapterName));
         }
         catch (ArgumentException e) when (e.ParamName is "config" or "model")
         {

@@ -80,10 +80,10 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     /// <param name="attachment">How to attach to layers not adapted yet (layers that already carry an adapter keep theirs).</param>
     /// <exception cref="ArgumentException">The name or config is invalid, or no module matches; the model is unchanged.</exception>
     public void AddAdapter(string adapterName, PeftConfig config, AdapterAttachment attachment = AdapterAttachment.Auto) =>
-        AddAdapter(adapterName, config, attachment, revise: null);
+        AddAdapterCore(adapterName, config, attachment, revise: null);
 
     // `revise` sees the prepared plan before the model is touched and may return another config to prepare instead.
-    private void AddAdapter(string adapterName, PeftConfig config, AdapterAttachment attachment, Func<Injector.Plan, PeftConfig?>? revise)
+    private void AddAdapterCore(string adapterName, PeftConfig config, AdapterAttachment attachment, Func<Injector.Plan, PeftConfig?>? revise)
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(config);
