@@ -54,6 +54,20 @@ public sealed class PeftFixtureTests
     }
 
     [Fact]
+    public void All_linear_here_and_PEFTs_full_path_list_as_the_README_states()
+    {
+        // Ours: every Linear but the last, grouped by name: q, v, fc1 (4 layers each: 2 A, 1 pool, 4 routers) and fc2 (3: 2 + 1 + 3).
+        var ours = PeftModel.Create(new PeftFixtureNet(), new LilyConfig { TargetModules = [PeftConfig.AllLinear], R = 2, StrideA = 2 });
+        ours.AdaptedModules.Select(a => a.Path).Should().HaveCount(15).And.NotContain("model.layers.3.fc2");
+        ours.TrainableParameters().Should().HaveCount(27);
+        // PEFT's all-linear on a plain model: every Linear's full path, so each layer is its own group.
+        var paths = new PeftFixtureNet().named_modules().Where(m => m.module is TorchSharp.Modules.Linear).Select(m => m.name).ToList();
+        var theirs = PeftModel.Create(new PeftFixtureNet(), new LilyConfig { TargetModules = paths, R = 2, StrideA = 2 });
+        theirs.AdaptedModules.Should().HaveCount(16);
+        theirs.TrainableParameters().Should().HaveCount(48);
+    }
+
+    [Fact]
     public void A_PEFT_file_saved_again_round_trips_through_our_loader()
     {
         var dir = PeftFixtureNet.Dir("lily_layers");
