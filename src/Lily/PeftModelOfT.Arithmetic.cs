@@ -16,7 +16,7 @@ public sealed partial class PeftModel<TModel>
         ThrowIfUnloaded();
         RequireAdapter(adapterName);
         var copies = new Dictionary<torch.Tensor, torch.Tensor>(ReferenceEqualityComparer.Instance);
-        return WithModulesShown(adapterName, () => new OrderedDictionary<string, torch.Tensor>(
+        return WithModulesShown(adapterName, () => new OrderedMap<string, torch.Tensor>(
             StateDictEntries(adapterName).Select(e => KeyValuePair.Create(e.Key, Snapshot(e.Parameter, copies)))));
     }
 

@@ -32,8 +32,7 @@ public static class LoraExport
         ArgumentException.ThrowIfNullOrEmpty(directory);
         using var scope = NewDisposeScope();
         var layers = LayerFactors.Of(peft, mixtures, nameof(mixtures));
-        int r = CommonRank(layers);
-        var config = LoraConfigFor(peft, r);
+        var config = LoraConfigFor(peft, layers, layers.Select(l => l.Rank).ToList());
         using (no_grad())
         {
             var tensors = layers.SelectMany(l => Pair(l.Path, l.A, l.B.mul(l.Scaling))).ToList();
@@ -72,8 +71,8 @@ public static class LoraExport
     /// As <see cref="ExportSqueezedLora{TModel}"/>, but each layer keeps its own rank: the smallest k whose
     /// truncation keeps at least <paramref name="energy"/> of that layer's <c>Σ σ²</c> (so 0.9 keeps 90 % of every
     /// layer's ΔW energy). The config's <c>r</c> is the most common of those ranks (the larger on a tie);
-    /// every other layer gets a <c>rank_pattern</c> entry keyed by its escaped full path, which PEFT loads.
-    /// <c>lora_alpha = r</c>, so a layer of rank k has scaling r / k in PEFT; its factors are divided by that.
+    /// every other layer gets <c>rank_pattern</c> and <c>alpha_pattern</c> entries (both k, so its scaling is 1 too)
+    /// keyed by its escaped full path, which PEFT loads.
     /// The source layers may differ in rank (a LoRA with its own <c>rank_pattern</c>).
     /// </summary>
     /// <param name="peft">A model whose active adapter is LoRA, or Lily at fixed mixtures.</param>
@@ -92,13 +91,7 @@ public static class LoraExport
         using var scope = NewDisposeScope();
         var layers = LayerFactors.Of(peft, mixtures, nameof(mixtures));
         var ranks = layers.Select(l => RankForEnergy(LoraSqueeze.Truncate(l.B, l.A, l.Scaling, l.Rank).SingularValues, energy)).ToList();
-        int r = ranks.GroupBy(k => k).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key;
-        var pattern = new OrderedDictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < layers.Count; i++)
-        {
-            if (ranks[i] != r) pattern[System.Text.RegularExpressions.Regex.Escape(layers[i].Path)] = ranks[i];
-        }
-        return Squeeze(peft, directory, layers, LoraConfigFor(peft, r) with { RankPattern = pattern.Count > 0 ? pattern : null });
+        return Squeeze(peft, directory, layers, LoraConfigFor(peft, layers, ranks));
     }
 
     // The smallest k whose leading singular values hold `energy` of Σ σ² (1 for a zero update).
@@ -135,8 +128,25 @@ public static class LoraExport
     {
         var ranks = layers.Select(l => l.Rank).Distinct().ToList();
         if (ranks.Count != 1)
-            throw new NotSupportedException($"The layers have different ranks ({string.Join(", ", ranks)}); a LoRA config without rank_pattern holds one.");
+            throw new NotSupportedException($"The layers have different ranks ({string.Join(", ", ranks)}); squeeze them to one rank with ExportSqueezedLoraByEnergy, or export them as they are with ExportAsLora.");
         return ranks[0];
+    }
+
+    // Layer i gets rank ranks[i]: the most common rank (the larger on a tie) is r, every other layer gets
+    // rank_pattern and alpha_pattern entries keyed by its escaped path, so every layer's scaling is 1.
+    private static LoraConfig LoraConfigFor<TModel>(PeftModel<TModel> peft, List<LayerFactors> layers, List<int> ranks) where TModel : nn.Module
+    {
+        int r = ranks.GroupBy(k => k).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key;
+        var rankPattern = new OrderedMap<string, int>(StringComparer.Ordinal);
+        var alphaPattern = new OrderedMap<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (ranks[i] == r) continue;
+            var key = System.Text.RegularExpressions.Regex.Escape(layers[i].Path);
+            rankPattern.Add(key, ranks[i]);
+            alphaPattern.Add(key, ranks[i]);
+        }
+        return rankPattern.Count == 0 ? LoraConfigFor(peft, r) : LoraConfigFor(peft, r) with { RankPattern = rankPattern, AlphaPattern = alphaPattern };
     }
 
     // The same layers, the same modules to save; scaling alpha / r = 1.

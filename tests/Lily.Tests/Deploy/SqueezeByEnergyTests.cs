@@ -37,6 +37,7 @@ public sealed class SqueezeByEnergyTests : IDisposable
             var sq = TensorData.ToDoubles(s * s);
             int k = Enumerable.Range(1, sq.Length).First(j => sq.Take(j).Sum() >= energy * sq.Sum());
             squeezed.Rank.Should().Be(k, loaded.AdaptedModules[i].Path);
+            squeezed.Scaling.Should().Be(1, "alpha_pattern gives a layer off the common rank alpha = k");
             var best = u[.., ..k].matmul(diag(s[..k])).matmul(vh[..k, ..]);
             DeployModels.MaxDifference(squeezed.DeltaWeight().to(ScalarType.Float64), best).Should().BeLessThan(1e-5);
             report.Layers[i].EnergyKept.Should().BeGreaterThanOrEqualTo(energy - 1e-9);
@@ -44,6 +45,7 @@ public sealed class SqueezeByEnergyTests : IDisposable
         }
         config.R.Should().Be(ranks.GroupBy(k => k).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key);
         (config.RankPattern?.Count ?? 0).Should().Be(ranks.Count(k => k != config.R), "only layers off the common rank get an entry");
+        (config.AlphaPattern?.Count ?? 0).Should().Be(config.RankPattern?.Count ?? 0);
         config.LoraAlpha.Should().Be(config.R);
     }
 
@@ -59,6 +61,25 @@ public sealed class SqueezeByEnergyTests : IDisposable
         PeftModel.Load(model, directory);
         var (input, _, expected) = PeftFixtureNet.LoadIo(Fixture);
         (model.call(input) - expected).abs().max().item<float>().Should().BeLessThan(1e-5f);
+    }
+
+    [Fact]
+    public void A_LoRA_with_per_layer_ranks_exports_exactly_and_refuses_one_common_squeeze_rank()
+    {
+        var peft = PeftModel.Load(PeftFixtureNet.LoadBase(Fixture), Fixture);
+
+        var config = peft.ExportAsLora(directory);
+
+        config.R.Should().Be(4);
+        config.RankPattern!.Keys.Should().BeEquivalentTo(
+            Enumerable.Range(0, 4).Select(i => $@"model\.layers\.{i}\.q_proj").Append(@"model\.layers\.1\.fc1"));
+        config.RankPattern!.Values.Should().BeEquivalentTo([2, 2, 2, 2, 6]);
+        var model = PeftFixtureNet.LoadBase(Fixture);
+        PeftModel.Load(model, directory);
+        var (input, _, expected) = PeftFixtureNet.LoadIo(Fixture);
+        (model.call(input) - expected).abs().max().item<float>().Should().BeLessThan(1e-5f);
+        var oneRank = () => peft.ExportSqueezedLora(Path.Combine(directory, "squeezed"), 2);
+        oneRank.Should().Throw<NotSupportedException>().WithMessage("*ExportSqueezedLoraByEnergy*");
     }
 
     [Theory]

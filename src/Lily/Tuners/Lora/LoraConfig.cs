@@ -51,7 +51,7 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>
     /// Per-layer ranks overriding <see cref="R"/>. PEFT's <c>rank_pattern</c>: a key (a regular expression)
     /// applies to a layer whose full path is the key or ends in <c>.key</c>; the first matching key in the
-    /// dictionary's enumeration order wins (use an <see cref="OrderedDictionary{TKey, TValue}"/> when keys overlap).
+    /// dictionary's enumeration order wins (when keys overlap, use an ordered dictionary such as .NET 9's <c>OrderedDictionary</c>).
     /// Saved in that order.
     /// </summary>
     public IReadOnlyDictionary<string, int>? RankPattern { get; init; }

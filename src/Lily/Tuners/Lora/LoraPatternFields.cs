@@ -14,20 +14,20 @@ internal static class LoraPatternFields
         new((pattern ?? new Dictionary<string, T>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
 
     /// <summary>Ranks by key; null when the field is absent, null or <c>{}</c>.</summary>
-    public static OrderedDictionary<string, int>? ReadRanks(ConfigFieldReader f) =>
+    public static OrderedMap<string, int>? ReadRanks(ConfigFieldReader f) =>
         Read<int>(f, "rank_pattern", "a whole number of at least 1", v => v.TryGetValue(out double d) && d == Math.Floor(d) && d is >= 1 and <= int.MaxValue ? (int)d : null);
 
     /// <summary>Alphas by key; null when the field is absent, null or <c>{}</c>.</summary>
-    public static OrderedDictionary<string, double>? ReadAlphas(ConfigFieldReader f) =>
+    public static OrderedMap<string, double>? ReadAlphas(ConfigFieldReader f) =>
         Read<double>(f, "alpha_pattern", "a number", v => v.TryGetValue(out double d) && double.IsFinite(d) ? d : (double?)null);
 
-    private static OrderedDictionary<string, T>? Read<T>(ConfigFieldReader f, string name, string kind, Func<JsonValue, T?> value) where T : struct
+    private static OrderedMap<string, T>? Read<T>(ConfigFieldReader f, string name, string kind, Func<JsonValue, T?> value) where T : struct
     {
         var node = f.Node(name);
         if (node is null) return null;
         if (node is not JsonObject obj) throw f.Error(name, $"must be an object of module keys to values (got {node.ToJsonString()})");
         if (obj.Count == 0) return null;
-        var result = new OrderedDictionary<string, T>(StringComparer.Ordinal);
+        var result = new OrderedMap<string, T>(StringComparer.Ordinal);
         foreach (var (key, item) in obj)
         {
             if (item is not JsonValue v || value(v) is not T parsed)
