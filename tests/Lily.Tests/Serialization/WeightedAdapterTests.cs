@@ -79,6 +79,38 @@ public sealed class WeightedAdapterTests
     }
 
     [Fact]
+    public void A_Lily_adapter_joins_a_combination_through_its_LoRA_export()
+    {
+        var peft = Lily.Tests.Deploy.DeployModels.Lily(21);
+        peft.FreezeRouting(peft.CalibrateRouting([randn(4, Lily.Tests.Deploy.DeployModels.Dim)]));
+        var x = randn(3, Lily.Tests.Deploy.DeployModels.Dim);
+        var frozen = peft.Model.call(x);
+        var dir = Directory.CreateTempSubdirectory("lily-weighted-").FullName;
+        try
+        {
+            peft.ExportAsLora(dir);
+            peft.LoadAdapter(dir, "lily_lora");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        peft.AddAdapter("lora", new LoraConfig { TargetModules = ["q_proj", "v_proj", "fc1"], R = 2, LoraAlpha = 5, InitLoraWeights = LoraInit.Random });
+        var lily = () => peft.AddWeightedAdapter(["default", "lora"], [0.5, 0.5], "x", LoraCombination.Cat);
+        lily.Should().Throw<NotSupportedException>().WithMessage("*'default' is LILY*ExportAsLora*");
+
+        peft.AddWeightedAdapter(["lily_lora", "lora"], [0.5, -0.25], "mix", LoraCombination.Cat);
+
+        peft.SetAdapter("lily_lora");
+        Gap(peft.Model.call(x), frozen).Should().BeLessThan(1e-5f, "the export is the frozen Lily exactly");
+        foreach (var site in peft.Sites)
+        {
+            Tensor Delta(string name) => ((LoraLinear)site.Adapters[name]).DeltaWeight();
+            Gap(Delta("mix"), 0.5 * Delta("lily_lora") - 0.25 * Delta("lora")).Should().BeLessThan(1e-5f, site.Path);
+        }
+    }
+
+    [Fact]
     public void Bad_combinations_are_refused_and_leave_the_adapters_as_they_were()
     {
         var (_, peft) = Sources();
