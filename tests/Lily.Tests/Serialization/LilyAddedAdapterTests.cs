@@ -80,6 +80,26 @@ public sealed class LilyAddedAdapterTests
     }
 
     [Fact]
+    public void Lily_state_dicts_set_back_and_an_unshared_one_does_not_fit_a_shared_adapter()
+    {
+        var model = PeftFixtureNet.LoadBase(Root);
+        var peft = PeftModel.Load(model, Root);
+        peft.LoadAdapter(Other, "other");
+        var shared = peft.GetAdapterStateDict("default");
+        var unshared = peft.GetAdapterStateDict("other");
+        shared.Should().HaveCount(36);
+        ReferenceEquals(shared["base_model.model.model.layers.0.q_proj.lily_A.weight"], shared["base_model.model.model.layers.1.q_proj.lily_A.weight"])
+            .Should().BeTrue("one shared tensor, one copy under both keys");
+
+        var wrong = () => peft.SetAdapterStateDict("default", unshared);
+        wrong.Should().Throw<InvalidDataException>().WithMessage("*copies of one shared tensor but differ*");
+        peft.SetAdapterStateDict("default", shared);
+        peft.SetAdapterStateDict("other", unshared);
+        var input = PeftFixtureNet.LoadIo(Root, "input");
+        Gap(model.call(input), PeftFixtureNet.LoadIo(Root, "expected")).Should().BeLessThan(1e-5f, "the failed set changed nothing");
+    }
+
+    [Fact]
     public void An_adapter_added_here_keeps_sharing()
     {
         var peft = PeftModel.Create(new PeftFixtureNet(), new LilyConfig { TargetModules = ["v_proj"], R = 2, StrideA = 2 });
