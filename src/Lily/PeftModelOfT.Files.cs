@@ -77,7 +77,7 @@ public sealed partial class PeftModel<TModel>
         var file = AdapterFiles.ReadWeights(directory);
         try
         {
-            AddAdapter(adapterName, config, attachment);
+            AddAdapterCore(adapterName, config, attachment, plan => UnsharedIfCopiesDiffer(plan, config, file, adapterName));
         }
         catch (ArgumentException e) when (e.ParamName is "config" or "model")
         {
@@ -98,6 +98,22 @@ public sealed partial class PeftModel<TModel>
             throw;
         }
         if (configs.Count == 1 && !isTrainable) Model.eval();
+    }
+
+    // PEFT shares Lily's tensors only in the adapter get_peft_model creates; an adapter it adds later holds
+    // every layer's own A and pool under the same keys. Copies that differ mark such a file: it is loaded
+    // as written, unshared, so it computes what it computed in PEFT.
+    private PeftConfig? UnsharedIfCopiesDiffer(Injector.Plan plan, PeftConfig config, SafeTensorsReader file, string adapterName)
+    {
+        if (config.WithoutSharing() is not { } unshared) return null;
+        var entries = AdapterStateDict.Entries(plan.Layers.Select(l => (l.Target.Path, l.Layer)), []);
+        if (AdapterStateDict.FirstDifferingCopies(entries, file) is not var (first, other, difference)) return null;
+        logger.LogWarning(
+            "Adapter '{Adapter}' from {File} shares nothing: '{First}' and '{Other}', which {Method} shares, differ (largest difference {Difference:G4}). "
+            + "PEFT writes such a file for an adapter added after the first (add_adapter / load_adapter skip the cross-layer sharing). "
+            + "Loaded as written: every layer keeps its own tensors, so outputs match PEFT's for this adapter.",
+            adapterName, file.SourceName, first, other, config.PeftType, difference);
+        return unshared;
     }
 
     /// <summary>Every key of adapter <paramref name="adapterName"/>'s file and the tensor it names, in traversal order.</summary>

@@ -79,7 +79,11 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     /// <param name="config">The method and its settings.</param>
     /// <param name="attachment">How to attach to layers not adapted yet (layers that already carry an adapter keep theirs).</param>
     /// <exception cref="ArgumentException">The name or config is invalid, or no module matches; the model is unchanged.</exception>
-    public void AddAdapter(string adapterName, PeftConfig config, AdapterAttachment attachment = AdapterAttachment.Auto)
+    public void AddAdapter(string adapterName, PeftConfig config, AdapterAttachment attachment = AdapterAttachment.Auto) =>
+        AddAdapterCore(adapterName, config, attachment, revise: null);
+
+    // `revise` sees the prepared plan before the model is touched and may return another config to prepare instead.
+    private void AddAdapterCore(string adapterName, PeftConfig config, AdapterAttachment attachment, Func<Injector.Plan, PeftConfig?>? revise)
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(config);
@@ -90,6 +94,11 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         if (sites.Any(s => s.ActiveLayer?.Merged == true)) throw new InvalidOperationException("Unmerge the active adapter before adding another.");
 
         var plan = Injector.Prepare(Model, config, attachment, existing: sites, saved: modulesToSave);
+        if (revise?.Invoke(plan) is { } revised)
+        {
+            revised.Validate();
+            plan = Injector.Prepare(Model, revised, attachment, existing: sites, saved: modulesToSave);
+        }
         bool first = configs.Count == 0;
         if (first)
         {

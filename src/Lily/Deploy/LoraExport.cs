@@ -32,8 +32,7 @@ public static class LoraExport
         ArgumentException.ThrowIfNullOrEmpty(directory);
         using var scope = NewDisposeScope();
         var layers = LayerFactors.Of(peft, mixtures, nameof(mixtures));
-        int r = CommonRank(layers);
-        var config = LoraConfigFor(peft, r);
+        var config = LoraConfigFor(peft, layers, layers.Select(l => l.Rank).ToList());
         using (no_grad())
         {
             var tensors = layers.SelectMany(l => Pair(l.Path, l.A, l.B.mul(l.Scaling))).ToList();
@@ -65,29 +64,89 @@ public static class LoraExport
         int r = CommonRank(layers);
         if (rank < 1 || rank > r)
             throw new ArgumentOutOfRangeException(nameof(rank), rank, $"The new rank must be between 1 and the adapter's rank r = {r}.");
-        var config = LoraConfigFor(peft, rank);
+        return Squeeze(peft, directory, layers, LoraConfigFor(peft, rank));
+    }
+
+    /// <summary>
+    /// As <see cref="ExportSqueezedLora{TModel}"/>, but each layer keeps its own rank: the smallest k whose
+    /// truncation keeps at least <paramref name="energy"/> of that layer's <c>Σ σ²</c> (so 0.9 keeps 90 % of every
+    /// layer's ΔW energy). The config's <c>r</c> is the most common of those ranks (the larger on a tie);
+    /// every other layer gets <c>rank_pattern</c> and <c>alpha_pattern</c> entries (both k, so its scaling is 1 too)
+    /// keyed by its escaped full path, which PEFT loads.
+    /// The source layers may differ in rank (a LoRA with its own <c>rank_pattern</c>).
+    /// </summary>
+    /// <param name="peft">A model whose active adapter is LoRA, or Lily at fixed mixtures.</param>
+    /// <param name="directory">Where to write (both files replaced together).</param>
+    /// <param name="energy">The share of each layer's energy to keep, in (0, 1].</param>
+    /// <param name="mixtures">For Lily: mixtures by layer path, as in <see cref="ExportAsLora{TModel}"/>.</param>
+    /// <returns>Per layer the energy kept (its rank in <see cref="LoraSqueezeReport.Config"/>), overall, and the config written.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="energy"/> is not in (0, 1].</exception>
+    /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
+    /// <exception cref="NotSupportedException">The adapter is neither LoRA nor Lily.</exception>
+    public static LoraSqueezeReport ExportSqueezedLoraByEnergy<TModel>(this PeftModel<TModel> peft, string directory, double energy, IReadOnlyDictionary<string, double[]>? mixtures = null)
+        where TModel : nn.Module
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!(energy > 0 && energy <= 1)) throw new ArgumentOutOfRangeException(nameof(energy), energy, "The energy to keep must be in (0, 1].");
+        using var scope = NewDisposeScope();
+        var layers = LayerFactors.Of(peft, mixtures, nameof(mixtures));
+        var ranks = layers.Select(l => RankForEnergy(LoraSqueeze.Truncate(l.B, l.A, l.Scaling, l.Rank).SingularValues, energy)).ToList();
+        return Squeeze(peft, directory, layers, LoraConfigFor(peft, layers, ranks));
+    }
+
+    // The smallest k whose leading singular values hold `energy` of Σ σ² (1 for a zero update).
+    private static int RankForEnergy(double[] singularValues, double energy)
+    {
+        for (int k = 1; k < singularValues.Length; k++)
+        {
+            if (SpectrumMath.EnergyKept(singularValues, k) >= energy - 1e-12) return k;
+        }
+        return Math.Max(1, singularValues.Length);
+    }
+
+    // Truncates each layer to its rank in `config`, with the scaling `config` gives it, and writes the adapter.
+    private static LoraSqueezeReport Squeeze<TModel>(PeftModel<TModel> peft, string directory, List<LayerFactors> layers, LoraConfig config)
+        where TModel : nn.Module
+    {
         var tensors = new List<KeyValuePair<string, Tensor>>();
         var reports = new List<LayerSqueeze>();
+        double total = 0, kept = 0;
         foreach (var layer in layers)
         {
-            // Target scaling 1: the exported config's lora_alpha / r is 1.
-            var squeezed = LoraSqueeze.Truncate(layer.B, layer.A, layer.Scaling, rank, targetScaling: 1.0);
+            int k = config.RankFor(layer.Path);
+            var squeezed = LoraSqueeze.Truncate(layer.B, layer.A, layer.Scaling, k, targetScaling: config.ScalingFor(layer.Path));
             tensors.AddRange(Pair(layer.Path, squeezed.A.to(layer.A.dtype), squeezed.B.to(layer.A.dtype)));
             reports.Add(new LayerSqueeze(layer.Path, layer.Rank, squeezed.EnergyKept, squeezed.ResidualFrobeniusNorm, squeezed.SingularValues));
+            total += squeezed.SingularValues.Sum(s => s * s);
+            kept += squeezed.SingularValues.Take(k).Sum(s => s * s);
         }
         Write(peft, directory, config, tensors);
-
-        double total = reports.Sum(l => l.SingularValues.Sum(s => s * s));
-        double kept = reports.Sum(l => l.SingularValues.Take(rank).Sum(s => s * s));
-        return new LoraSqueezeReport(rank, reports, total == 0 ? 1.0 : kept / total, config);
+        return new LoraSqueezeReport(config.R, reports, total == 0 ? 1.0 : kept / total, config);
     }
 
     private static int CommonRank(List<LayerFactors> layers)
     {
         var ranks = layers.Select(l => l.Rank).Distinct().ToList();
         if (ranks.Count != 1)
-            throw new NotSupportedException($"The layers have different ranks ({string.Join(", ", ranks)}); a LoRA config without rank_pattern holds one.");
+            throw new NotSupportedException($"The layers have different ranks ({string.Join(", ", ranks)}); squeeze them to one rank with ExportSqueezedLoraByEnergy, or export them as they are with ExportAsLora.");
         return ranks[0];
+    }
+
+    // Layer i gets rank ranks[i]: the most common rank (the larger on a tie) is r, every other layer gets
+    // rank_pattern and alpha_pattern entries keyed by its escaped path, so every layer's scaling is 1.
+    private static LoraConfig LoraConfigFor<TModel>(PeftModel<TModel> peft, List<LayerFactors> layers, List<int> ranks) where TModel : nn.Module
+    {
+        int r = ranks.GroupBy(k => k).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key;
+        var rankPattern = new OrderedMap<string, int>(StringComparer.Ordinal);
+        var alphaPattern = new OrderedMap<string, double>(StringComparer.Ordinal);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (ranks[i] == r) continue;
+            var key = System.Text.RegularExpressions.Regex.Escape(layers[i].Path);
+            rankPattern.Add(key, ranks[i]);
+            alphaPattern.Add(key, ranks[i]);
+        }
+        return rankPattern.Count == 0 ? LoraConfigFor(peft, r) : LoraConfigFor(peft, r) with { RankPattern = rankPattern, AlphaPattern = alphaPattern };
     }
 
     // The same layers, the same modules to save; scaling alpha / r = 1.

@@ -121,14 +121,15 @@ internal static class TargetSelector
     }
 
     // PEFT's layers_to_transform: the layer index is the number after ".<pattern>." (the first pattern
-    // that matches, non-greedy prefix required), or without a pattern the number after any ".name.".
+    // that matches, non-greedy prefix required), or without a pattern the FIRST number after a ".name."
+    // (PEFT PR #3318: in model.layers.1.mlp.experts.0.up_proj the layer is 1, not the expert 0).
     private static Func<string, bool>? LayerIndexRule(PeftConfig config)
     {
         if (config.LayersToTransform is not { Count: > 0 } layers) return null;
         var wanted = layers.ToHashSet();
         var patterns = config.LayersPattern is { Count: > 0 } names
             ? names.Select(p => new Regex($@"^.*?\.{p}\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))).ToList()
-            : [new Regex(@"^.*\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))];
+            : [new Regex(@"^.*?\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))];
         return path =>
         {
             foreach (var pattern in patterns)

@@ -129,9 +129,8 @@ internal static class AdapterStateDict
             {
                 // PEFT writes a shared tensor once per layer; the copies must agree, or the file
                 // does not come from the sharing this config describes.
-                if (!first.Value.allclose(value, rtol: 0, atol: 0, equal_nan: true))
+                if (CopyDifference(first.Value, value) is double diff)
                 {
-                    double diff = (first.Value.to(ScalarType.Float64) - value.to(ScalarType.Float64)).abs().max().item<double>();
                     throw new InvalidDataException(
                         $"{file.SourceName}: '{first.Key}' and '{entry.Key}' are copies of one shared tensor but differ " +
                         $"(largest difference {diff.ToString("G4", CultureInfo.InvariantCulture)}). The file's sharing does not match " +
@@ -149,6 +148,31 @@ internal static class AdapterStateDict
         }
         return (missing, unexpected);
     }
+
+    /// <summary>
+    /// The first two keys of <paramref name="file"/> that name one shared tensor of <paramref name="entries"/>
+    /// but hold different values, and their largest difference; null when every copy agrees or nothing is
+    /// shared. Keys absent from the file or that do not fit are skipped (<see cref="Load"/> reports them).
+    /// </summary>
+    public static (string First, string Other, double Difference)? FirstDifferingCopies(List<Entry> entries, SafeTensorsReader file)
+    {
+        using var scope = NewDisposeScope();
+        var firsts = new Dictionary<Tensor, (string Key, Tensor Value)>(ReferenceEqualityComparer.Instance);
+        foreach (var entry in entries)
+        {
+            if (!file.TryGetEntry(entry.Key, out var stored) || !stored.Shape.SequenceEqual(entry.Parameter.shape)
+                || !stored.DType.TryGetScalarType(out var dtype) || !torch.is_floating_point(dtype)) continue;
+            var value = file.ToTensor(entry.Key);
+            if (!firsts.TryGetValue(entry.Parameter, out var first)) firsts[entry.Parameter] = (entry.Key, value);
+            else if (CopyDifference(first.Value, value) is double diff) return (first.Key, entry.Key, diff);
+        }
+        return null;
+    }
+
+    // Null when two copies are equal bit for bit (NaN equal to NaN), else their largest difference.
+    private static double? CopyDifference(Tensor first, Tensor other) =>
+        first.allclose(other, rtol: 0, atol: 0, equal_nan: true) ? null
+            : (first.to(ScalarType.Float64) - other.to(ScalarType.Float64)).abs().max().item<double>();
 
     private static Dictionary<string, string> ReadSharedMap(SafeTensorsReader file)
     {

@@ -131,6 +131,13 @@ public abstract record PeftConfig
     /// </summary>
     public virtual PeftConfig ForSave(IReadOnlyList<AdapterLinear> layers, Microsoft.Extensions.Logging.ILogger logger) => this;
 
+    /// <summary>
+    /// This adapter with nothing shared across layers, for a file whose copies of a shared tensor differ
+    /// (PEFT writes such files for a Lily adapter added after the first); null when the method shares nothing,
+    /// so differing copies stay an error.
+    /// </summary>
+    internal virtual PeftConfig? WithoutSharing() => null;
+
     /// <summary>Throws an <see cref="ArgumentException"/> for <paramref name="field"/> unless <paramref name="ok"/>.</summary>
     protected static void Require(bool ok, string field, string problem)
     {

@@ -86,7 +86,7 @@ public sealed class ClearRefusalTests : IDisposable
         var model = new ToyModel(1, 6, 4, 3);   // q_proj 6→6, fc1 6→4
         PeftModel.Create(model, new LoraConfig { TargetModules = ["q_proj", "fc1"], R = 5 }, factory);
         logs.Messages.Should().ContainSingle(m => m.Contains("exceeds min(in, out)"))
-            .Which.Should().Contain("fc1 (effective rank ≤ 4)").And.NotContain("q_proj");
+            .Which.Should().Contain("fc1 (r = 5, effective rank ≤ 4)").And.NotContain("q_proj");
     }
 
     [Fact]

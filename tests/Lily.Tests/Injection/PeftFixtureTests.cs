@@ -41,6 +41,33 @@ public sealed class PeftFixtureTests
     }
 
     [Fact]
+    public void Layers_to_transform_without_a_pattern_takes_the_first_index_as_PEFT_does_on_an_MoE_model()
+    {
+        // PEFT PR #3318: the index is the first ".<name>.<digits>." — the layer, not the expert.
+        var dir = PeftFixtureNet.Dir("moe_layers");
+        var model = MoeFixtureNet.LoadBase(dir);
+        var (input, baseOutput, expected) = PeftFixtureNet.LoadIo(dir);
+        model.call(input).allclose(baseOutput, rtol: 0, atol: 1e-5).Should().BeTrue();
+        var peft = PeftModel.Load(model, dir);
+        peft.AdaptedModules.Select(a => a.Path).Should().Equal("model.layers.1.mlp.experts.0.up_proj", "model.layers.1.mlp.experts.1.up_proj");
+        (model.call(input) - expected).abs().max().item<float>().Should().BeLessThan(1e-5f);
+    }
+
+    [Fact]
+    public void All_linear_here_and_PEFTs_full_path_list_as_the_README_states()
+    {
+        // Ours: every Linear but the last, grouped by name: q, v, fc1 (4 layers each: 2 A, 1 pool, 4 routers) and fc2 (3: 2 + 1 + 3).
+        var ours = PeftModel.Create(new PeftFixtureNet(), new LilyConfig { TargetModules = [PeftConfig.AllLinear], R = 2, StrideA = 2 });
+        ours.AdaptedModules.Select(a => a.Path).Should().HaveCount(15).And.NotContain("model.layers.3.fc2");
+        ours.TrainableParameters().Should().HaveCount(27);
+        // PEFT's all-linear on a plain model: every Linear's full path, so each layer is its own group.
+        var paths = new PeftFixtureNet().named_modules().Where(m => m.module is TorchSharp.Modules.Linear).Select(m => m.name).ToList();
+        var theirs = PeftModel.Create(new PeftFixtureNet(), new LilyConfig { TargetModules = paths, R = 2, StrideA = 2 });
+        theirs.AdaptedModules.Should().HaveCount(16);
+        theirs.TrainableParameters().Should().HaveCount(48);
+    }
+
+    [Fact]
     public void A_PEFT_file_saved_again_round_trips_through_our_loader()
     {
         var dir = PeftFixtureNet.Dir("lily_layers");

@@ -142,7 +142,7 @@ public class AdapterConfigFileTests
     [InlineData("""{ "peft_type": "LORA", "target_modules": [] }""", "*No target modules*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "bias": "all" }""", "*bias 'all' is not supported*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "init_lora_weights": "pissa" }""", "*init_lora_weights \"pissa\" is not supported*")]
-    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "rank_pattern": { "q": 4 } }""", "*'rank_pattern' is set*")]
+    [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "rank_pattern": { "q": 0 } }""", "*'rank_pattern' gives 'q' 0, not a whole number*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "fan_in_fan_out": true }""", "*'fan_in_fan_out' is true*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "layers_pattern": ["layers"] }""", "*LayersPattern is set without LayersToTransform*")]
     [InlineData("""{ "peft_type": "LORA", "target_modules": ["q"], "r": null }""", "*'r' must be a number (got null)*")]

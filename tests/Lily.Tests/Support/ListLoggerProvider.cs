@@ -7,6 +7,9 @@ public sealed class ListLoggerProvider : ILoggerProvider
 {
     public List<string> Messages { get; } = new();
 
+    /// <summary>The messages logged at <see cref="LogLevel.Warning"/> or above.</summary>
+    public List<string> Warnings { get; } = new();
+
     public ILogger CreateLogger(string categoryName) => new ListLogger(this);
 
     public void Dispose()
@@ -21,7 +24,11 @@ public sealed class ListLoggerProvider : ILoggerProvider
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            lock (owner.Messages) owner.Messages.Add(formatter(state, exception));
+            lock (owner.Messages)
+            {
+                owner.Messages.Add(formatter(state, exception));
+                if (logLevel >= LogLevel.Warning) owner.Warnings.Add(formatter(state, exception));
+            }
         }
     }
 }

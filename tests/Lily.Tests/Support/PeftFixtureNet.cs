@@ -92,4 +92,10 @@ public sealed class PeftFixtureNet : nn.Module<Tensor, Tensor>
         var io = SafeTensorsReader.ReadFile(Path.Combine(fixtureDir, "io.safetensors"));
         return (io.ToTensor("input"), io.ToTensor("base_output"), io.ToTensor("expected"));
     }
+
+    /// <summary>One named tensor of <c>io.safetensors</c> in <paramref name="fixtureDir"/>, e.g. <c>expected_other</c>.</summary>
+    /// <param name="fixtureDir">A fixture folder, e.g. from <see cref="Dir"/>.</param>
+    /// <param name="name">The tensor's name in the file.</param>
+    public static Tensor LoadIo(string fixtureDir, string name) =>
+        SafeTensorsReader.ReadFile(Path.Combine(fixtureDir, "io.safetensors")).ToTensor(name);
 }

@@ -8,7 +8,8 @@ namespace Lily;
 /// target type — the <c>target_modules</c> entry that matched the path (<c>q_proj</c>), or the
 /// pattern itself when target modules is a regular expression — and by weight shape. In the
 /// model's traversal order, the i-th layer of a group uses A number <c>i / stride_A</c> of that
-/// group and the group's single expert pool.
+/// group and the group's single expert pool. Without sharing (<see cref="LilyConfig.ShareAcrossLayers"/>
+/// false) every layer is a group of its own.
 /// </summary>
 internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
 {
@@ -18,7 +19,7 @@ internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
     public override AdapterLinear Build(AdapterTarget target, torch.Device device, torch.ScalarType adapterDtype)
     {
         var baseLayer = target.BaseLayer;
-        var key = new LilyGroupKey(target.TargetEntry, baseLayer.in_features, baseLayer.out_features);
+        var key = new LilyGroupKey(config.ShareAcrossLayers ? target.TargetEntry : target.Path, baseLayer.in_features, baseLayer.out_features);
         if (!groups.TryGetValue(key, out var group))
         {
             var pool = new LilyExpertPool(config.NumB, config.R, key.OutFeatures, device, adapterDtype);
@@ -46,6 +47,11 @@ internal sealed class LilyBuilder(LilyConfig config) : AdapterBuilder
     /// <inheritdoc />
     public override void LogSummary(ILogger logger)
     {
+        if (!config.ShareAcrossLayers)
+        {
+            logger.LogInformation("Lily without sharing: {Layers} layers, each with its own A, pool of {Experts} B experts and router", groups.Count, config.NumB);
+            return;
+        }
         foreach (var (key, group) in groups)
         {
             logger.LogInformation(

@@ -36,6 +36,15 @@ public sealed record LilyConfig : PeftConfig
     /// </summary>
     public LilyRouting Routing { get; init; } = LilyRouting.BatchMean;
 
+    /// <summary>
+    /// Share A and the expert pool across layers (true, Lily's method and the default). False gives every
+    /// layer its own A and pool, as a Lily adapter that PEFT adds after the first (<c>add_adapter</c>,
+    /// <c>load_adapter</c>) is: PEFT runs the sharing step only for the adapter <c>get_peft_model</c> creates.
+    /// Not part of <c>adapter_config.json</c>: loading sets it to false when the file's copies of a tensor
+    /// that sharing would tie differ, which is how such a file is recognised.
+    /// </summary>
+    public bool ShareAcrossLayers { get; init; } = true;
+
     /// <inheritdoc />
     public override string PeftType => "LILY";
 
@@ -53,6 +62,9 @@ public sealed record LilyConfig : PeftConfig
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LilyBuilder(this);
+
+    /// <inheritdoc />
+    internal override PeftConfig? WithoutSharing() => ShareAcrossLayers ? this with { ShareAcrossLayers = false } : null;
 
     /// <summary>
     /// The routing written is the routing the layers compute (a layer's <see cref="LilyLinear.Routing"/>

@@ -48,11 +48,36 @@ public sealed record LoraConfig : PeftConfig
     /// </summary>
     public LoraInit InitLoraWeights { get; init; } = LoraInit.KaimingUniform;
 
+    /// <summary>
+    /// Per-layer ranks overriding <see cref="R"/>. PEFT's <c>rank_pattern</c>: a key (a regular expression)
+    /// applies to a layer whose full path is the key or ends in <c>.key</c>; the first matching key in the
+    /// dictionary's enumeration order wins (when keys overlap, use an ordered dictionary such as .NET 9's <c>OrderedDictionary</c>).
+    /// Saved in that order.
+    /// </summary>
+    public IReadOnlyDictionary<string, int>? RankPattern { get; init; }
+
+    /// <summary>Per-layer alphas overriding <see cref="LoraAlpha"/>, matched as <see cref="RankPattern"/>. PEFT's <c>alpha_pattern</c>.</summary>
+    public IReadOnlyDictionary<string, double>? AlphaPattern { get; init; }
+
     /// <inheritdoc />
     public override string PeftType => "LORA";
 
-    /// <summary>The multiplier applied to <c>B A x</c>.</summary>
-    public double Scaling => UseRsLora ? LoraAlpha / Math.Sqrt(R) : LoraAlpha / R;
+    /// <summary>The multiplier applied to <c>B A x</c> in a layer no pattern names.</summary>
+    public double Scaling => ScalingOf(R, LoraAlpha);
+
+    /// <summary>The rank of the layer at <paramref name="path"/>: its <see cref="RankPattern"/> entry, else <see cref="R"/>.</summary>
+    /// <param name="path">The layer's full dotted path, e.g. <c>model.layers.1.fc1</c>.</param>
+    public int RankFor(string path) => PatternKey.Resolve(RankPattern, path, R, nameof(RankPattern));
+
+    /// <summary>The alpha of the layer at <paramref name="path"/>: its <see cref="AlphaPattern"/> entry, else <see cref="LoraAlpha"/>.</summary>
+    /// <param name="path">The layer's full dotted path.</param>
+    public double AlphaFor(string path) => PatternKey.Resolve(AlphaPattern, path, LoraAlpha, nameof(AlphaPattern));
+
+    /// <summary>The scaling of the layer at <paramref name="path"/>, from its own rank and alpha.</summary>
+    /// <param name="path">The layer's full dotted path.</param>
+    public double ScalingFor(string path) => ScalingOf(RankFor(path), AlphaFor(path));
+
+    private double ScalingOf(int r, double alpha) => UseRsLora ? alpha / Math.Sqrt(r) : alpha / r;
 
     /// <inheritdoc />
     public override void Validate()
@@ -62,6 +87,12 @@ public sealed record LoraConfig : PeftConfig
         Require(double.IsFinite(LoraAlpha), nameof(LoraAlpha), $"must be finite (got {LoraAlpha}).");
         Require(LoraDropout >= 0 && LoraDropout < 1, nameof(LoraDropout), $"must be in [0, 1) (got {LoraDropout}).");
         Require(Enum.IsDefined(InitLoraWeights), nameof(InitLoraWeights), $"is not a known initialisation ({InitLoraWeights}).");
+        PatternKey.Validate(RankPattern, nameof(RankPattern));
+        PatternKey.Validate(AlphaPattern, nameof(AlphaPattern));
+        foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>())
+            Require(r >= 1, nameof(RankPattern), $"gives '{key}' rank {r}; a rank must be at least 1.");
+        foreach (var (key, alpha) in AlphaPattern ?? new Dictionary<string, double>())
+            Require(double.IsFinite(alpha), nameof(AlphaPattern), $"gives '{key}' alpha {alpha}; it must be finite.");
     }
 
     /// <inheritdoc />
@@ -85,8 +116,8 @@ public sealed record LoraConfig : PeftConfig
         w.Set("fan_in_fan_out", false);
         w.Set("use_dora", false);
         w.Set("lora_bias", false);
-        w.Set("rank_pattern", new JsonObject());
-        w.Set("alpha_pattern", new JsonObject());
+        w.Set("rank_pattern", LoraPatternFields.Write(RankPattern));
+        w.Set("alpha_pattern", LoraPatternFields.Write(AlphaPattern));
         w.Set("layer_replication", null);
     }
 }

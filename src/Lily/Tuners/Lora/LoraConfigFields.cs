@@ -13,7 +13,7 @@ internal static class LoraConfigFields
             throw new InvalidDataException($"{f.Source}: bias '{bias}' is not supported (only \"none\").");
         // Options that change the computation or the weights' layout: refusing beats a silently different model.
         f.RejectTrue("fan_in_fan_out", "use_dora", "lora_bias", "use_qalora");
-        f.RejectNonEmpty("rank_pattern", "alpha_pattern", "layer_replication", "target_parameters", "trainable_token_indices",
+        f.RejectNonEmpty("layer_replication", "target_parameters", "trainable_token_indices",
             "alora_invocation_tokens", "arrow_config", "use_bdlora", "monteclora_config", "kasa_config");
         // Settings of initialisations we reject through init_lora_weights, of Megatron layers, of QALoRA
         // (rejected above) or of save-time behaviour: they cannot change what this library computes.
@@ -33,6 +33,8 @@ internal static class LoraConfigFields
             LoraDropout = f.Double("lora_dropout") ?? 0,
             UseRsLora = f.Bool("use_rslora") ?? false,
             InitLoraWeights = init,
+            RankPattern = LoraPatternFields.ReadRanks(f),
+            AlphaPattern = LoraPatternFields.ReadAlphas(f),
         };
     }
 }

@@ -1,0 +1,39 @@
+using System.Text.Json.Nodes;
+using Lily.Serialization;
+
+namespace Lily;
+
+/// <summary>
+/// <c>rank_pattern</c> and <c>alpha_pattern</c> in <c>adapter_config.json</c>: JSON objects whose key order is
+/// the order keys are tried, kept as read and as written.
+/// </summary>
+internal static class LoraPatternFields
+{
+    /// <summary>The pattern as a JSON object in its enumeration order; <c>{}</c> for none, as PEFT writes it.</summary>
+    public static JsonObject Write<T>(IReadOnlyDictionary<string, T>? pattern) =>
+        new((pattern ?? new Dictionary<string, T>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
+
+    /// <summary>Ranks by key; null when the field is absent, null or <c>{}</c>.</summary>
+    public static OrderedMap<string, int>? ReadRanks(ConfigFieldReader f) =>
+        Read<int>(f, "rank_pattern", "a whole number of at least 1", v => v.TryGetValue(out double d) && d == Math.Floor(d) && d is >= 1 and <= int.MaxValue ? (int)d : null);
+
+    /// <summary>Alphas by key; null when the field is absent, null or <c>{}</c>.</summary>
+    public static OrderedMap<string, double>? ReadAlphas(ConfigFieldReader f) =>
+        Read<double>(f, "alpha_pattern", "a number", v => v.TryGetValue(out double d) && double.IsFinite(d) ? d : (double?)null);
+
+    private static OrderedMap<string, T>? Read<T>(ConfigFieldReader f, string name, string kind, Func<JsonValue, T?> value) where T : struct
+    {
+        var node = f.Node(name);
+        if (node is null) return null;
+        if (node is not JsonObject obj) throw f.Error(name, $"must be an object of module keys to values (got {node.ToJsonString()})");
+        if (obj.Count == 0) return null;
+        var result = new OrderedMap<string, T>(StringComparer.Ordinal);
+        foreach (var (key, item) in obj)
+        {
+            if (item is not JsonValue v || value(v) is not T parsed)
+                throw f.Error(name, $"gives '{key}' {item?.ToJsonString() ?? "null"}, not {kind}");
+            result.Add(key, parsed);
+        }
+        return result;
+    }
+}
