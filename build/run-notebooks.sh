@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Executes every notebook under samples/ headless, as a person would run it, with the package from
-# the local feed artifacts/packages (built by `dotnet pack`). Executed copies go to artifacts/notebooks;
+# the local feed artifacts/packages (built by `dotnet pack`). Executed copies and a .trx report per
+# notebook (one result per code cell) go to artifacts/notebooks;
 # a failing cell is named and fails the run.
 # Usage: bash build/run-notebooks.sh   (from the repository root, after dotnet pack)
 set -euo pipefail
@@ -24,7 +25,7 @@ for notebook in samples/*/*.ipynb; do
   if [ ! -s "$out/$name.ipynb" ]; then
     cat "$out/$name.log"; status=1; continue
   fi
-  dotnet run build/NotebookOutcome.cs -- "$notebook" "$out/$name.ipynb" || status=1
+  dotnet run build/NotebookOutcome.cs -- "$notebook" "$out/$name.ipynb" "$out/$name.trx" || status=1
   [ "$repl" -eq 0 ] || status=1
 done
 exit $status
