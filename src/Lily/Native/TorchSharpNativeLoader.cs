@@ -38,6 +38,8 @@ public static class TorchSharpNativeLoader
     /// <returns>A sentence saying what was done, for a log or a notebook's output.</returns>
     /// <exception cref="DllNotFoundException">A library of the package fails to load; the message names it
     /// and carries the loader's reason.</exception>
+    /// <exception cref="IOException">The weak-need copy cannot be written to the per-user cache folder
+    /// (<c>$XDG_CACHE_HOME</c>, else <c>~/.cache</c>).</exception>
     public static string Prepare()
     {
         lock (Gate)
@@ -91,11 +93,18 @@ public static class TorchSharpNativeLoader
         if (File.Exists(target) && File.ReadAllBytes(target).AsSpan().SequenceEqual(weakened))
             return target;
 
-        Directory.CreateDirectory(folder);
-        // Write beside, then rename: another process may be loading the same copy right now.
-        var temp = $"{target}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temp, weakened);
-        File.Move(temp, target, overwrite: true);
+        try
+        {
+            Directory.CreateDirectory(folder);
+            // Write beside, then rename: another process may be loading the same copy right now.
+            var temp = $"{target}.{Environment.ProcessId}.tmp";
+            File.WriteAllBytes(temp, weakened);
+            File.Move(temp, target, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Lily could not write its copy of libLibTorchSharp.so to {folder} ({e.Message}); set XDG_CACHE_HOME to a writable folder.", e);
+        }
         return target;
     }
 
