@@ -1,5 +1,7 @@
 // Names the cells that failed in a notebook executed headless by dotnet-repl, whose output copy
-// drops cell ids: cells are matched to the source notebook by position. Writes a .trx test report
+// drops cell ids: cells are matched to the source notebook by position. A cell also fails when it
+// calls ShowPlot or ShowTable (the notebooks' display helpers) more often than it shows an inline PNG
+// image or an HTML table: plots must render as images. Writes a .trx test report
 // (one result per code cell, named by its id) beside the executed copy. Exit code 1 on any failure.
 // Usage: dotnet run build/NotebookOutcome.cs -- <source.ipynb> <executed.ipynb> <report.trx>
 using System.Text.Json;
@@ -20,14 +22,30 @@ for (int i = 0; i < source.Count; i++)
         .Where(o => o.GetProperty("output_type").GetString() == "error")
         .Select(o => o.GetProperty("evalue").GetString()!.Split('\n')[0])
         .ToList();
+    var code = string.Concat(source[i].GetProperty("source").EnumerateArray().Select(l => l.GetString()));
+    var shown = executed[i].GetProperty("outputs").EnumerateArray()
+        .Where(o => o.TryGetProperty("data", out _)).Select(o => o.GetProperty("data")).ToList();
+    int images = shown.Count(d => d.TryGetProperty("image/png", out _));
+    int tables = shown.Count(d => d.TryGetProperty("text/html", out var html) && Text(html).StartsWith("<table", StringComparison.Ordinal));
+    int plotsCalled = Calls(code, "ShowPlot("), tablesCalled = Calls(code, "ShowTable(");
+    if (errors.Count == 0 && images < plotsCalled) errors.Add($"{plotsCalled} plots called for, {images} shown as images");
+    if (errors.Count == 0 && tables < tablesCalled) errors.Add($"{tablesCalled} tables called for, {tables} shown as tables");
     var name = $"{notebook}: cell '{source[i].GetProperty("id").GetString()}' (code cell {i + 1})";
     results.Add((name, errors.Count == 0 ? null : string.Join(" | ", errors)));
     if (errors.Count > 0) Console.Error.WriteLine($"{name} failed: {results[^1].Error}");
 }
 int failed = results.Count(r => r.Error is not null);
 WriteTrx(args[2], results);
-Console.WriteLine($"{notebook}: {source.Count - failed} of {source.Count} code cells ran without error");
+Console.WriteLine($"{notebook}: {source.Count - failed} of {source.Count} code cells ran without error and showed their plots and tables inline");
 return failed == 0 ? 0 : 1;
+
+// ipynb stores text either as one string or as a list of lines.
+static string Text(JsonElement value) =>
+    value.ValueKind == JsonValueKind.Array ? string.Concat(value.EnumerateArray().Select(l => l.GetString())) : value.GetString() ?? "";
+
+// Calls only: the helpers' own definitions ("void ShowPlot(") do not count.
+static int Calls(string code, string name) =>
+    System.Text.RegularExpressions.Regex.Matches(code, $@"(?<!void\s){System.Text.RegularExpressions.Regex.Escape(name)}").Count;
 
 static List<JsonElement> CodeCells(string path) =>
     JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty("cells").EnumerateArray()
