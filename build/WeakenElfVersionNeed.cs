@@ -1,4 +1,6 @@
-// MSBuild task (compiled by RoslynCodeTaskFactory) that marks one ELF version-need weak.
+// Marks one ELF version-need weak: the MSBuild task below (compiled by RoslynCodeTaskFactory for a
+// build's output folder) and the library's runtime fix (src/Lily/Native, for a package loaded from the
+// NuGet cache) share the ELF edit in ElfVersionNeed; Lily compiles this file with LILY_RUNTIME defined.
 //
 // Why: TorchSharp 0.107's libLibTorchSharp.so records a need for GLIBCXX_3.4.32 (GCC 13).
 // The only symbol behind that version is std::ios_base_library_init(), a link anchor that is
@@ -13,14 +15,12 @@
 using System;
 using System.IO;
 using System.Text;
+#if !LILY_RUNTIME
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
 public sealed class WeakenElfVersionNeed : Task
 {
-    private const uint ShtGnuVerneed = 0x6ffffffe;
-    private const ushort VerFlgWeak = 0x2;
-
     /// <summary>The shared library to patch in place (a build-output copy).</summary>
     [Required] public string Library { get; set; } = "";
 
@@ -43,14 +43,14 @@ public sealed class WeakenElfVersionNeed : Task
             Log.LogMessage(MessageImportance.Normal, "No system libstdc++ found among the candidates; leaving " + Library + " unchanged.");
             return true;
         }
-        if (Contains(File.ReadAllBytes(system), Encoding.ASCII.GetBytes(VersionName + "\0")))
+        if (Lily.Native.ElfVersionNeed.Contains(File.ReadAllBytes(system), Encoding.ASCII.GetBytes(VersionName + "\0")))
         {
             Log.LogMessage(MessageImportance.Low, $"{system} provides {VersionName}; no patch needed.");
             return true;
         }
 
         byte[] elf = File.ReadAllBytes(Library);
-        string? error = Weaken(elf, VersionName, out bool changed);
+        string? error = Lily.Native.ElfVersionNeed.Weaken(elf, VersionName, out bool changed);
         if (error is not null)
         {
             Log.LogWarning($"Cannot weaken {VersionName} in {Library}: {error}. TorchSharp may fail to load on this system.");
@@ -69,8 +69,18 @@ public sealed class WeakenElfVersionNeed : Task
         Log.LogMessage(MessageImportance.High, $"Marked version-need {VersionName} weak in {Path.GetFileName(Library)} (system libstdc++ {system} lacks it).");
         return true;
     }
+}
+#endif
 
-    private static string? Weaken(byte[] elf, string version, out bool changed)
+namespace Lily.Native
+{
+/// <summary>The ELF edit: set VER_FLG_WEAK on one version-need entry of a little-endian ELF64 file.</summary>
+internal static class ElfVersionNeed
+{
+    private const uint ShtGnuVerneed = 0x6ffffffe;
+    private const ushort VerFlgWeak = 0x2;
+
+    public static string? Weaken(byte[] elf, string version, out bool changed)
     {
         changed = false;
         if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F')
@@ -130,7 +140,7 @@ public sealed class WeakenElfVersionNeed : Task
         return Encoding.ASCII.GetString(data, (int)start, (int)(end - start));
     }
 
-    private static bool Contains(byte[] haystack, byte[] needle)
+    public static bool Contains(byte[] haystack, byte[] needle)
     {
         // The task compiles against netstandard, so no Span search: a plain scan is quick enough.
         for (int i = 0; i + needle.Length <= haystack.Length; i++)
@@ -141,4 +151,5 @@ public sealed class WeakenElfVersionNeed : Task
         }
         return false;
     }
+}
 }

@@ -5,37 +5,67 @@ using Lily.Tests.Support;
 namespace Lily.Tests.Docs;
 
 /// <summary>
-/// The notebook and the file-based app are one walkthrough in two forms. CI runs the app; this
-/// test keeps the notebook's code cells identical to the app's <c>// cell: NAME</c> sections.
+/// The notebook and the file-based app are one walkthrough in two forms. CI runs both; this test keeps
+/// the notebook's code cells identical to the app's <c>// cell: NAME</c> sections, and the notebooks'
+/// own cells (package references, display helpers) consistent with the app and with each other.
 /// </summary>
 public class NotebookTests
 {
+    private static readonly string[] NotebookOnly = ["references", "display"];
+
     private static string Walkthrough(string file) => Path.Combine(RepositoryPaths.Root(), "samples", "Walkthrough", file);
 
+    private static List<(string Id, string Source)> CodeCells(string notebookFile)
+    {
+        using var notebook = JsonDocument.Parse(File.ReadAllText(Walkthrough(notebookFile)));
+        notebook.RootElement.GetProperty("metadata").GetProperty("kernelspec").GetProperty("name").GetString().Should().Be(".net-csharp");
+        var cells = notebook.RootElement.GetProperty("cells").EnumerateArray().ToList();
+        var ids = cells.Select(c => c.TryGetProperty("id", out var id) ? id.GetString() : null).ToList();
+        ids.Should().NotContain(id => string.IsNullOrEmpty(id), "every source cell keeps its id").And.OnlyHaveUniqueItems();
+        cells.Should().OnlyContain(c => c.GetProperty("cell_type").GetString() != "code" || c.GetProperty("outputs").GetArrayLength() == 0,
+            "source notebooks are stored without outputs; CI keeps the executed copies");
+        return cells.Where(c => c.GetProperty("cell_type").GetString() == "code")
+            .Select(c => (c.GetProperty("id").GetString()!, string.Concat(c.GetProperty("source").EnumerateArray().Select(l => l.GetString())).TrimEnd('\n')))
+            .ToList();
+    }
 
     [Fact]
     public void Notebook_code_cells_equal_the_file_based_app()
     {
         var app = File.ReadAllText(Walkthrough("walkthrough.cs")).ReplaceLineEndings("\n");
-        var parts = Regex.Split(app, @"^// cell: (\S+)\n", RegexOptions.Multiline);
+        var cellsPart = app.Split("\n// app only:")[0];
+        var parts = Regex.Split(cellsPart, @"^// cell: (\S+)\n", RegexOptions.Multiline);
         var appCells = Enumerable.Range(0, parts.Length / 2).ToDictionary(i => parts[1 + 2 * i], i => parts[2 + 2 * i].TrimEnd('\n'));
-        appCells.Keys.Should().Equal("model", "inject", "train", "save-load");
+        appCells.Keys.Should().Equal("model", "inject", "train", "inspect", "save-load");
+        app.Should().Contain("\n// app only:", "the app defines ShowTable and ShowPlot after its cells");
 
-        using var notebook = JsonDocument.Parse(File.ReadAllText(Walkthrough("walkthrough.ipynb")));
-        notebook.RootElement.GetProperty("metadata").GetProperty("kernelspec").GetProperty("name").GetString().Should().Be(".net-csharp");
-        var code = notebook.RootElement.GetProperty("cells").EnumerateArray()
-            .Where(c => c.GetProperty("cell_type").GetString() == "code")
-            .Select(c => (Id: c.GetProperty("id").GetString()!, Source: string.Concat(c.GetProperty("source").EnumerateArray().Select(l => l.GetString())).TrimEnd('\n')))
-            .ToList();
+        var code = CodeCells("walkthrough.ipynb");
+        code.Take(NotebookOnly.Length).Select(c => c.Id).Should().Equal(NotebookOnly);
+        code.Skip(NotebookOnly.Length).Select(c => c.Id).Should().Equal(appCells.Keys);
+        foreach (var (id, source) in code.Skip(NotebookOnly.Length)) source.Should().Be(appCells[id], $"notebook cell '{id}' must match walkthrough.cs");
 
-        code[0].Source.Should().StartWith("#r \"nuget: Lily.TorchSharp, ", "the first cell references the package");
-        code.Skip(1).Select(c => c.Id).Should().Equal(appCells.Keys);
-        foreach (var (id, source) in code.Skip(1)) source.Should().Be(appCells[id], $"notebook cell '{id}' must match walkthrough.cs");
-
-        // The package versions named in both forms agree.
+        // The same packages at the same versions: #:package NAME@VERSION in the app, #r "nuget: NAME, VERSION" in the notebook.
+        var appPackages = Regex.Matches(app, @"^#:package (\S+)@(\S+)$", RegexOptions.Multiline).Select(m => $"{m.Groups[1]}, {m.Groups[2]}");
+        var notebookPackages = Regex.Matches(code[0].Source, "^#r \"nuget: ([^\"]+)\"$", RegexOptions.Multiline).Select(m => m.Groups[1].Value);
+        notebookPackages.Should().Equal(appPackages);
         var version = Regex.Match(app, @"#:package Lily\.TorchSharp@(\S+)").Groups[1].Value;
-        code[0].Source.Should().Contain($"Lily.TorchSharp, {version}\"");
         var project = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "src", "Lily", "Lily.csproj"));
         project.Should().Contain($"<Version>{version}</Version>", "the walkthrough uses the package version the library builds");
+    }
+
+    [Fact]
+    public void Both_notebooks_share_their_references_and_display_helpers()
+    {
+        var walkthrough = CodeCells("walkthrough.ipynb");
+        var research = CodeCells("research.ipynb");
+        foreach (var id in NotebookOnly)
+            research.Single(c => c.Id == id).Source.Should().Be(walkthrough.Single(c => c.Id == id).Source, $"cell '{id}' is written once, in two notebooks");
+    }
+
+    [Fact]
+    public void Notebooks_name_no_path_of_a_build_machine()
+    {
+        foreach (var file in new[] { "walkthrough.ipynb", "research.ipynb" })
+            File.ReadAllText(Walkthrough(file)).Should().NotMatchRegex(@"(/work/|/home/|/root/|/tmp/|[A-Za-z]:\\\\)", $"{file} must run on any machine");
     }
 }
