@@ -1,0 +1,93 @@
+using System.Globalization;
+using Lily;
+using Lily.Distributed;
+using Lily.Distributed.Worker;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// Usage: worker <single|parallel> <lora|lily|lily-batchmean> <float32|float64> <steps> <globalBatch> <outputFile> [throwRank throwStep]
+// parallel runs under mpiexec and writes <outputFile>.rank<r>; single runs alone on the full batch and writes <outputFile>.
+if (args.Length < 6)
+{
+    Console.Error.WriteLine("usage: worker <single|parallel> <lora|lily> <float32|float64> <steps> <globalBatch> <outputFile> [throwRank throwStep]");
+    return 2;
+}
+
+var parallel = args[0] == "parallel";
+var method = args[1];
+var dtype = args[2] == "float64" ? ScalarType.Float64 : ScalarType.Float32;
+var steps = int.Parse(args[3], CultureInfo.InvariantCulture);
+var globalBatch = int.Parse(args[4], CultureInfo.InvariantCulture);
+var output = args[5];
+var throwRank = args.Length > 7 ? int.Parse(args[6], CultureInfo.InvariantCulture) : -1;
+var throwStep = args.Length > 7 ? int.Parse(args[7], CultureInfo.InvariantCulture) : -1;
+const int dim = 16, classes = 5;
+
+torch.set_num_threads(1);
+using var world = parallel ? MpiWorld.Initialize() : null;
+var rank = world?.Rank ?? 0;
+var size = world?.Size ?? 1;
+
+torch.manual_seed(1234);
+var net = new WorkerNet(dim, classes, dtype);
+// Lily routes per sample here: its default (BatchMean, one mixture per batch) depends on the whole batch,
+// so a rank's part of a batch routes differently from the whole (docs/distributed.md).
+PeftConfig config = method.StartsWith("lily", StringComparison.Ordinal)
+    ? new LilyConfig
+    {
+        TargetModulesRegex = "fc\\d|rare", R = 4, StrideA = 2, NumB = 2, ModulesToSave = ["head"],
+        Routing = method == "lily-batchmean" ? LilyRouting.BatchMean : LilyRouting.PerSample,
+    }
+    : new LoraConfig { TargetModules = ["fc1", "fc2", "fc3", "rare"], R = 4, ModulesToSave = ["head"] };
+var peft = PeftModel.Create(net, config);
+foreach (var p in peft.TrainableParameters())
+{
+    // Lily's and LoRA's B start at zero; give every tensor a value, different on every rank, so that
+    // the broadcast has something to do and gradients flow everywhere from the first step.
+    using var noGrad = no_grad();
+    p.add_(randn_like(p) * 0.1 * (1 + rank));
+}
+
+var dp = world is null ? null : DataParallel.Create(peft, world);
+var optimizer = optim.AdamW(peft.TrainableParameters(), lr: 0.01);
+for (var step = 0; step < steps; step++)
+{
+    using var scope = NewDisposeScope();
+    if (step == throwStep && rank == throwRank) throw new InvalidOperationException($"deliberate failure on rank {rank} at step {step}");
+    var generator = new Generator((ulong)(1000 + step));
+    var x = randn([globalBatch, dim], dtype: dtype, generator: generator);
+    var y = randint(0, classes, [globalBatch], generator: generator);
+    var shard = Shards.Range(globalBatch, rank, size);
+    // The first sample of the global batch takes the extra path on even steps: only its rank gets rare's gradient.
+    net.RareRows = step % 2 == 0 && shard.Start == 0 && shard.Length > 0 ? 1 : 0;
+    optimizer.zero_grad();
+    if (shard.Length > 0)
+    {
+        var loss = nn.functional.cross_entropy(net.call(x.narrow(0, shard.Start, shard.Length)), y.narrow(0, shard.Start, shard.Length));
+        loss.backward();
+    }
+
+    dp?.AverageGradients(shard.Length);
+    optimizer.step();
+}
+
+var names = net.named_parameters().Where(np => np.parameter.requires_grad).ToList();
+var path = parallel ? $"{output}.rank{rank}" : output;
+using (var writer = new BinaryWriter(File.Create(path)))
+{
+    writer.Write(names.Count);
+    foreach (var (name, p) in names)
+    {
+        var values = p.detach().to(ScalarType.Float64).cpu().data<double>().ToArray();
+        writer.Write(name);
+        writer.Write(values.Length);
+        foreach (var v in values) writer.Write(v);
+    }
+}
+
+if (dp is not null && world!.IsRoot)
+{
+    Console.WriteLine($"ranks {world.Size}, tensors {dp.TensorCount}, elements {dp.GradientElements}, buckets {dp.BucketCount}, library {world.LibraryPath}");
+}
+
+return 0;
