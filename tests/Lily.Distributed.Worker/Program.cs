@@ -85,6 +85,8 @@ using (var writer = new BinaryWriter(File.Create(path)))
     }
 }
 
+// Rank 0 writes the adapter; the others wait for it.
+dp?.Save($"{output}.adapter");
 if (dp is not null && world!.IsRoot)
 {
     Console.WriteLine($"ranks {world.Size}, tensors {dp.TensorCount}, elements {dp.GradientElements}, buckets {dp.BucketCount}, library {world.LibraryPath}");
