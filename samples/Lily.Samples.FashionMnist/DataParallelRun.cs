@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Lily.Distributed;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lily.Samples.FashionMnist;
+
+/// <summary>
+/// <c>--data-parallel</c>: LoRA and Lily fine-tuned data-parallel over an MPI job (<c>mpiexec -n N</c>).
+/// Every rank goes through the same shuffled global batches (same seed) and computes on its own part
+/// of each (<see cref="Shards"/>); <see cref="DataParallel{TModel}.AverageGradients(long)"/> makes the
+/// step the one a single process takes on the whole batch, so <c>-n 1</c> and <c>-n 2</c> reach the
+/// same accuracy. Lily routes per sample here: PEFT's batch-mean routing would mix experts by each
+/// rank's part of the batch (docs/distributed.md). Rank 0 prints and writes <c>data-parallel.md</c>.
+/// </summary>
+internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAnsiConsole console)
+{
+    private static readonly string[] Methods = ["lora", "lily-per-sample"];
+
+    /// <summary>Runs the mode in an MPI job of its own; returns the exit code.</summary>
+    public static int Launch(SampleOptions options, string command)
+    {
+        // Aborts the whole job if any rank throws, and refuses a start without mpiexec.
+        using var world = MpiWorld.Initialize();
+        var console = world.IsRoot ? AnsiConsole.Console : AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
+        new DataParallelRun(options, world, console).Run(command);
+        return 0;
+    }
+
+    private void Run(string command)
+    {
+        if (options.Threads > 0) torch.set_num_threads(options.Threads);
+        console.MarkupLine($"Data-parallel: {world.Size} ranks, global batch {options.BatchSize}, {Markup.Escape(world.LibraryPath)}.");
+        var (preTrain, preTest) = FashionMnistDataset.LoadTrainTest(options.DataFolder, Experiment.PretrainClasses, options.TrainSamples, options.TestSamples, seed: 0);
+        var (adaptTrain, adaptTest) = FashionMnistDataset.LoadTrainTest(options.DataFolder, Experiment.AdaptClasses, options.TrainSamples, options.TestSamples, seed: 0);
+
+        // Every rank pretrains the same way (no rank idles in a busy-waiting MPI call meanwhile);
+        // rank 0's weights are then sent to all, so the frozen bases are equal bit for bit.
+        var pretrained = new Experiment(options, console).Pretrain(preTrain, preTest, CPU);
+        foreach (var tensor in pretrained.Values) world.Broadcast(tensor.bytes);
+
+        var lora = Experiment.LoraConfigFor(options.LoraRank, Experiment.Targets);
+        var lily = (LilyConfig)Experiment.MatchLily(lora, Experiment.Targets, options.LilyStrideA, options.LilyExperts).Config with { Routing = LilyRouting.PerSample };
+        var rows = new List<string>();
+        foreach (var seed in options.Seeds)
+        {
+            foreach (var method in Methods)
+            {
+                var row = FineTune(method == "lora" ? lora : lily, method, seed, pretrained, adaptTrain, adaptTest);
+                rows.Add(row);
+                console.MarkupLine(Markup.Escape(row));
+            }
+        }
+
+        if (world.IsRoot) Write(command, rows);
+        foreach (var d in new[] { preTrain, preTest, adaptTrain, adaptTest }) d.Dispose();
+        foreach (var t in pretrained.Values) t.Dispose();
+    }
+
+    private string FineTune(PeftConfig config, string method, int seed, Dictionary<string, Tensor> pretrained, FashionMnistDataset train, FashionMnistDataset test)
+    {
+        torch.manual_seed(seed);
+        using var model = Experiment.BuildModel();
+        model.load_state_dict(pretrained);
+        model.ResetHead();
+        var peft = PeftModel.Create(model, config);
+        var dp = DataParallel.Create(peft, world);
+        using var optimizer = optim.AdamW(peft.TrainableParameters(), 2e-3, weight_decay: 0.01);
+
+        double stepSeconds = 0, reduceSeconds = 0, accuracy = 0;
+        long steps = 0;
+        for (int epoch = 0; epoch < options.FineTuneEpochs; epoch++)
+        {
+            model.train();
+            foreach (var (x, y) in train.Batches(options.BatchSize, shuffle: true, seed: 1000 * seed + epoch))
+            {
+                using var scope = NewDisposeScope();
+                var clock = Stopwatch.StartNew();
+                var part = Shards.Range(x.shape[0], world);
+                optimizer.zero_grad();
+                if (part.Length > 0)
+                {
+                    var logits = model.call(x.narrow(0, part.Start, part.Length));
+                    nn.functional.cross_entropy(logits, y.narrow(0, part.Start, part.Length)).backward();
+                }
+
+                dp.AverageGradients(part.Length);
+                optimizer.step();
+                stepSeconds += clock.Elapsed.TotalSeconds;
+                reduceSeconds += dp.LastAllReduceSeconds;
+                steps++;
+            }
+
+            // Every rank holds the same weights, so every rank can score the test set without waiting for another.
+            accuracy = Trainer.Evaluate(model, test);
+            console.MarkupLine($"  seed {seed} {method} epoch {epoch + 1}: test accuracy {accuracy:P2}");
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"| {method} | {seed} | {accuracy:P2} | {steps} | {1000 * stepSeconds / steps:F2} | {1000 * reduceSeconds / steps:F3} | {dp.GradientElements:N0} ({dp.GradientElements * 4 / 1024.0:F0} KiB) |");
+    }
+
+    private void Write(string command, IReadOnlyList<string> rows)
+    {
+        Directory.CreateDirectory(options.OutputFolder);
+        var text = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"# Data-parallel fine-tuning, {world.Size} ranks")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"`mpiexec -n {world.Size} {command}`; global batch {options.BatchSize}, each rank on its part of every batch; MPI: {world.LibraryVersion.Split('\n')[0]}.")
+            .AppendLine()
+            .AppendLine("| method | seed | test accuracy | steps | step ms (rank 0) | all-reduce ms | gradient elements |")
+            .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var row in rows) text.AppendLine(row);
+        File.WriteAllText(Path.Combine(options.OutputFolder, "data-parallel.md"), text.ToString());
+        console.MarkupLine($"Wrote [blue]{Markup.Escape(Path.Combine(options.OutputFolder, "data-parallel.md"))}[/].");
+    }
+}
