@@ -66,8 +66,9 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
         using var model = Experiment.BuildModel();
         model.load_state_dict(pretrained);
         model.ResetHead();
-        var peft = PeftModel.Create(model, config);
-        var dp = DataParallel.Create(peft, world);
+        // begin-snippet: data-parallel
+        var peft = PeftModel.Create(model, config);          // the same model and config on every rank
+        var dp = DataParallel.Create(peft, world);           // checks the ranks agree, copies rank 0's adapter to all
         using var optimizer = optim.AdamW(peft.TrainableParameters(), 2e-3, weight_decay: 0.01);
 
         double stepSeconds = 0, reduceSeconds = 0, accuracy = 0;
@@ -75,11 +76,12 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
         for (int epoch = 0; epoch < options.FineTuneEpochs; epoch++)
         {
             model.train();
+            // The same global batches, in the same order, on every rank.
             foreach (var (x, y) in train.Batches(options.BatchSize, shuffle: true, seed: 1000 * seed + epoch))
             {
                 using var scope = NewDisposeScope();
                 var clock = Stopwatch.StartNew();
-                var part = Shards.Range(x.shape[0], world);
+                var part = Shards.Range(x.shape[0], world);      // this rank's run of the batch
                 optimizer.zero_grad();
                 if (part.Length > 0)
                 {
@@ -87,7 +89,7 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
                     nn.functional.cross_entropy(logits, y.narrow(0, part.Start, part.Length)).backward();
                 }
 
-                dp.AverageGradients(part.Length);
+                dp.AverageGradients(part.Length);                // the whole batch's gradient, on every rank
                 optimizer.step();
                 stepSeconds += clock.Elapsed.TotalSeconds;
                 reduceSeconds += dp.LastAllReduceSeconds;
@@ -98,6 +100,9 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
             accuracy = Trainer.Evaluate(model, test);
             console.MarkupLine($"  seed {seed} {method} epoch {epoch + 1}: test accuracy {accuracy:P2}");
         }
+
+        dp.Save(Path.Combine(options.OutputFolder, "adapters", $"{method}-seed{seed}"));   // rank 0 writes, the others wait
+        // end-snippet
 
         return string.Create(CultureInfo.InvariantCulture,
             $"| {method} | {seed} | {accuracy:P2} | {steps} | {1000 * stepSeconds / steps:F2} | {1000 * reduceSeconds / steps:F3} | {dp.GradientElements:N0} ({dp.GradientElements * 4 / 1024.0:F0} KiB) |");

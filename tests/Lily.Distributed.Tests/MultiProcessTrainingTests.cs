@@ -27,6 +27,8 @@ public sealed class MultiProcessTrainingTests : IDisposable
         alone.ExitCode.Should().Be(0, alone.Output);
         var job = WorkerRun.Parallel(ranks, method, dtype, $"{Steps}", $"{batch}", parallel);
         job.ExitCode.Should().Be(0, job.Output);
+        // fc1..fc3 are fields typed Linear (hooked adapters), rare is typed as a module (a replacing adapter).
+        job.Output.Should().Contain("attachments Hook 3, Replace 1");
 
         var expected = WorkerParameters.Read(single);
         var rank0 = WorkerParameters.Read($"{parallel}.rank0");

@@ -89,7 +89,8 @@ using (var writer = new BinaryWriter(File.Create(path)))
 dp?.Save($"{output}.adapter");
 if (dp is not null && world!.IsRoot)
 {
-    Console.WriteLine($"ranks {world.Size}, tensors {dp.TensorCount}, elements {dp.GradientElements}, buckets {dp.BucketCount}, library {world.LibraryPath}");
+    var modes = string.Join(", ", peft.Sites.GroupBy(site => site.Attachment).OrderBy(g => g.Key.ToString()).Select(g => $"{g.Key} {g.Count()}"));
+    Console.WriteLine($"ranks {world.Size}, tensors {dp.TensorCount}, elements {dp.GradientElements}, buckets {dp.BucketCount}, attachments {modes}, library {world.LibraryPath}");
 }
 
 return 0;
