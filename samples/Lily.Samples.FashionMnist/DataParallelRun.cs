@@ -24,7 +24,18 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
     public static int Launch(SampleOptions options, string command)
     {
         // Aborts the whole job if any rank throws, and refuses a start without mpiexec.
-        using var world = MpiWorld.Initialize();
+        MpiWorld world;
+        try
+        {
+            world = MpiWorld.Initialize();
+        }
+        catch (MpiException e)
+        {
+            AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return 2;
+        }
+
+        using var scope = world;
         var console = world.IsRoot ? AnsiConsole.Console : AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) });
         new DataParallelRun(options, world, console).Run(command);
         return 0;

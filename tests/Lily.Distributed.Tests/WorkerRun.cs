@@ -12,9 +12,12 @@ internal sealed record WorkerRun(int ExitCode, string Output, TimeSpan Elapsed)
         ["PMI_SIZE", "PMI_RANK", "PMI_FD", "PMI_PORT", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK"];
 
     /// <summary>Runs <c>mpiexec.mpich -n <paramref name="ranks"/> dotnet worker.dll parallel …</c>.</summary>
-    public static WorkerRun Parallel(int ranks, params string[] workerArgs) =>
+    public static WorkerRun Parallel(int ranks, params string[] workerArgs) => Parallel(ranks, null, workerArgs);
+
+    /// <summary>Runs <c>mpiexec.mpich -n <paramref name="ranks"/> dotnet worker.dll parallel …</c> with <paramref name="environment"/> (mpiexec passes it on to every rank).</summary>
+    public static WorkerRun Parallel(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] workerArgs) =>
         Run(MpiInstallation.Launcher ?? throw new InvalidOperationException("MPICH is not installed."),
-            ["-n", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet", WorkerDll, "parallel", .. workerArgs], null);
+            ["-n", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet", WorkerDll, "parallel", .. workerArgs], environment);
 
     /// <summary>Runs <c>dotnet worker.dll &lt;mode&gt; …</c> with no launcher, plus <paramref name="environment"/>.</summary>
     public static WorkerRun Alone(string mode, IReadOnlyDictionary<string, string>? environment, params string[] workerArgs) =>

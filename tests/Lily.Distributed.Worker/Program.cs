@@ -48,7 +48,11 @@ foreach (var p in peft.TrainableParameters())
     p.add_(randn_like(p) * 0.1 * (1 + rank));
 }
 
-var dp = world is null ? null : DataParallel.Create(peft, world);
+// LILY_WORKER_BUCKET_BYTES makes the buckets small, so that a step takes several all-reduces.
+var bucketBytes = Environment.GetEnvironmentVariable("LILY_WORKER_BUCKET_BYTES") is { Length: > 0 } b
+    ? long.Parse(b, CultureInfo.InvariantCulture)
+    : DataParallel.DefaultBucketBytes;
+var dp = world is null ? null : DataParallel.Create(peft, world, bucketBytes);
 var optimizer = optim.AdamW(peft.TrainableParameters(), lr: 0.01);
 for (var step = 0; step < steps; step++)
 {
