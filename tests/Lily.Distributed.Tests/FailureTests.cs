@@ -21,6 +21,22 @@ public sealed class FailureTests : IDisposable
         job.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60));
     }
 
+    [MpiFact]
+    public void A_save_that_fails_on_rank_0_fails_on_every_rank()
+    {
+        // The adapter folder would sit under a regular file: rank 0 cannot create it. The other rank waits for
+        // rank 0's word in Save; it must get an error rather than wait forever. The worker catches the error on
+        // every rank and exits with 3, so each rank's message shows.
+        var blocker = Path.Combine(folder, "not-a-folder");
+        File.WriteAllText(blocker, "");
+        var environment = new Dictionary<string, string> { ["LILY_WORKER_ADAPTER_DIR"] = Path.Combine(blocker, "adapter") };
+        var job = WorkerRun.Parallel(2, environment, "lora", "float32", "1", "12", Path.Combine(folder, "out"));
+
+        job.ExitCode.Should().Be(3, job.Output);
+        job.Output.Should().Contain("save failed on rank 0: DirectoryNotFoundException")
+            .And.Contain("save failed on rank 1: IOException: Rank 0 failed to save the adapters");
+    }
+
     [Fact]
     public void A_data_parallel_program_started_without_a_launcher_refuses_to_run()
     {

@@ -89,8 +89,18 @@ using (var writer = new BinaryWriter(File.Create(path)))
     }
 }
 
-// Rank 0 writes the adapter; the others wait for it.
-dp?.Save($"{output}.adapter");
+// Rank 0 writes the adapter; the others wait for it. LILY_WORKER_ADAPTER_DIR chooses where (a test makes it unwritable).
+try
+{
+    dp?.Save(Environment.GetEnvironmentVariable("LILY_WORKER_ADAPTER_DIR") is { Length: > 0 } adapterDir ? adapterDir : $"{output}.adapter");
+}
+catch (IOException e)
+{
+    // Every rank learns of rank 0's failure and can end normally.
+    Console.WriteLine($"save failed on rank {rank}: {e.GetType().Name}: {e.Message}");
+    return 3;
+}
+
 if (dp is not null && world!.IsRoot)
 {
     var modes = string.Join(", ", peft.Sites.GroupBy(site => site.Attachment).OrderBy(g => g.Key.ToString()).Select(g => $"{g.Key} {g.Count()}"));
