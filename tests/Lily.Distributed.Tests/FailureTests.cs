@@ -47,6 +47,19 @@ public sealed class FailureTests : IDisposable
         File.Exists(Path.Combine(folder, "out.rank0")).Should().BeFalse("nothing trains");
     }
 
+    [Theory]
+    [InlineData("/nonexistent/libmpich.so.12", "LILY_MPI_LIBRARY='/nonexistent/libmpich.so.12' could not be loaded")]
+    [InlineData("libc.so.6", "'libc.so.6' loaded but exports no MPI_Init_thread")]
+    public void A_library_override_that_is_not_an_MPI_library_is_an_error_naming_it(string library, string message)
+    {
+        // PMI_SIZE=1 passes the launcher check, so the run gets as far as loading the library.
+        var environment = new Dictionary<string, string> { ["LILY_MPI_LIBRARY"] = library, ["PMI_SIZE"] = "1", ["PMI_RANK"] = "0" };
+        var run = WorkerRun.Alone("parallel", environment, "lora", "float32", "2", "12", Path.Combine(folder, "out"));
+
+        run.ExitCode.Should().NotBe(0);
+        run.Output.Should().Contain(message);
+    }
+
     [MpiFact]
     public void A_program_started_by_a_launcher_of_another_MPI_refuses_to_run()
     {
