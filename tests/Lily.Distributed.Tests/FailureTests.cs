@@ -22,6 +22,17 @@ public sealed class FailureTests : IDisposable
     }
 
     [MpiFact]
+    public void Ranks_whose_trainable_tensors_differ_are_refused_on_every_rank()
+    {
+        var environment = new Dictionary<string, string> { ["LILY_WORKER_LAST_RANK_RANK"] = "2" };
+        var job = WorkerRun.Parallel(2, environment, "lora", "float32", "2", "12", Path.Combine(folder, "out"));
+
+        job.ExitCode.Should().NotBe(0);
+        job.Output.Should().Contain("The ranks hold different trainable tensors");
+        File.Exists(Path.Combine(folder, "out.rank0")).Should().BeFalse("nothing trains");
+    }
+
+    [MpiFact]
     public void A_save_that_fails_on_rank_0_fails_on_every_rank()
     {
         // The adapter folder would sit under a regular file: rank 0 cannot create it. The other rank waits for

@@ -30,6 +30,10 @@ var size = world?.Size ?? 1;
 
 torch.manual_seed(1234);
 var net = new WorkerNet(dim, classes, dtype);
+// LILY_WORKER_LAST_RANK_RANK gives the last rank another adapter rank: a model that differs between ranks.
+var loraRank = rank == size - 1 && Environment.GetEnvironmentVariable("LILY_WORKER_LAST_RANK_RANK") is { Length: > 0 } r
+    ? int.Parse(r, CultureInfo.InvariantCulture)
+    : 4;
 // Lily routes per sample here: its default (BatchMean, one mixture per batch) depends on the whole batch,
 // so a rank's part of a batch routes differently from the whole (docs/distributed.md).
 PeftConfig config = method.StartsWith("lily", StringComparison.Ordinal)
@@ -38,7 +42,7 @@ PeftConfig config = method.StartsWith("lily", StringComparison.Ordinal)
         TargetModulesRegex = "fc\\d|rare", R = 4, StrideA = 2, NumB = 2, ModulesToSave = ["head"],
         Routing = method == "lily-batchmean" ? LilyRouting.BatchMean : LilyRouting.PerSample,
     }
-    : new LoraConfig { TargetModules = ["fc1", "fc2", "fc3", "rare"], R = 4, ModulesToSave = ["head"] };
+    : new LoraConfig { TargetModules = ["fc1", "fc2", "fc3", "rare"], R = loraRank, ModulesToSave = ["head"] };
 var peft = PeftModel.Create(net, config);
 foreach (var p in peft.TrainableParameters())
 {
