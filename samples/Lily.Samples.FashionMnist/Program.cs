@@ -21,9 +21,10 @@ var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instea
 var sweepVariants = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only (default both; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only"], AllowMultipleArgumentsPerToken = true };
 var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA ranks, each sets one budget", DefaultValueFactory = _ => [1, 2, 4, 8, 16], AllowMultipleArgumentsPerToken = true };
 var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
+var dataParallel = new Option<bool>("--data-parallel") { Description = "Under mpiexec -n N: LoRA and Lily fine-tuned data-parallel, each rank on its part of every batch (docs/distributed.md)" };
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank, dataParallel };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -55,6 +56,7 @@ root.SetAction(parsed =>
     }
 
     string command = "dotnet run -c Release --project samples/Lily.Samples.FashionMnist -- " + string.Join(' ', args);
+    if (parsed.GetValue(dataParallel)) return DataParallelRun.Launch(options, command);
     if (parsed.GetValue(sweepFlag))
     {
         var sweep = new SweepOptions

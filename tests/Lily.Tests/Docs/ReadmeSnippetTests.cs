@@ -22,6 +22,7 @@ public class ReadmeSnippetTests
     [Theory]
     [InlineData("README.md")]
     [InlineData("docs/adding-a-method.md")]
+    [InlineData("docs/distributed.md")]
     public void Code_blocks_equal_the_compiled_samples(string document)
     {
         var root = RepositoryPaths.Root();

@@ -1,0 +1,20 @@
+namespace Lily.Distributed;
+
+/// <summary>An MPI library could not be loaded or used, an MPI call failed, or the job was launched wrongly.</summary>
+public sealed class MpiException : Exception
+{
+    /// <summary>Creates the exception with a message.</summary>
+    public MpiException(string message) : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and its cause.</summary>
+    public MpiException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception with no message.</summary>
+    public MpiException()
+    {
+    }
+}
