@@ -48,6 +48,9 @@ public sealed class AdapterSite
     /// <summary>When true, the layer computes its base output alone.</summary>
     public bool Disabled { get; internal set; }
 
+    /// <summary>While a mixed-adapter batch runs, which adapter each sample uses (see <see cref="PerSampleAdapters"/>); else null.</summary>
+    internal PerSampleAdapters? PerSample { get; set; }
+
     /// <summary>
     /// How many times the layer has run with its adapters attached. A hooked layer whose parent calls
     /// <c>forward()</c> directly never counts up: hooks fire only through <c>call()</c>.
@@ -155,10 +158,11 @@ public sealed class AdapterSite
     {
         Applications++;
         var layer = Disabled ? null : ActiveLayer;
-        if (layer is null || layer.Merged) return BaseLayer.forward(input);
+        var perSample = Disabled ? null : PerSample;
+        if (perSample is null && (layer is null || layer.Merged)) return BaseLayer.forward(input);
         using var scope = NewDisposeScope();
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
-        return layer.AddUpdate(input, rows).view([.. input.shape[..^1], BaseLayer.out_features]).MoveToOuterDisposeScope();
+        return (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view([.. input.shape[..^1], BaseLayer.out_features]).MoveToOuterDisposeScope();
     }
 
     // The hooked layer's forward hook: the base output is already computed; add the update to it.
@@ -166,13 +170,15 @@ public sealed class AdapterSite
     {
         Applications++;
         var layer = Disabled ? null : ActiveLayer;
-        if (layer is null || layer.Merged) return output;
+        var perSample = Disabled ? null : PerSample;
+        if (perSample is null && (layer is null || layer.Merged)) return output;
         // The output belongs to the caller's dispose scope; only this hook's temporaries die here.
         using var scope = NewDisposeScope();
         // reshape of the contiguous Linear output is a view, so the update is accumulated into the
         // output itself (autograd records the in-place write; linear's backward does not need its output).
         var rows = output.reshape(-1, BaseLayer.out_features);
-        layer.AddUpdate(input, rows);
+        if (perSample is not null) perSample.Apply(this, input, rows);
+        else layer!.AddUpdate(input, rows);
         return output;
     }
 
