@@ -54,6 +54,9 @@ internal sealed class PerSampleAdapters : IDisposable
             throw new InvalidOperationException($"'{site.Path}' is in training mode: mixed-adapter batches are for inference (call eval() on the model).");
         if (site.Adapters.Values.FirstOrDefault(a => a.Merged) is not null)
             throw new InvalidOperationException($"'{site.Path}' has a merged adapter: unmerge it before running a mixed-adapter batch (PEFT refuses too).");
+        // One adapter for every sample: the plain path, no gathering.
+        if (groups.Count == 1 && groups[0].Samples.Length == names.Count)
+            return site.Adapters.TryGetValue(groups[0].Adapter, out var only) ? only.AddUpdate(input, baseRows) : baseRows;
         long outFeatures = baseRows.shape[^1];
         var perSample = baseRows.view(names.Count, -1, outFeatures);
         var indices = IndicesOn(input.device);

@@ -124,14 +124,18 @@ public sealed class DoraTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Forward_is_PEFTs_formula_by_hand(bool bias)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]      // under no_grad: the in-place inference path
+    [InlineData(false, true)]
+    public void Forward_is_PEFTs_formula_by_hand(bool bias, bool noGrad)
     {
         var layer = RandomDoraLayer(6, bias: bias);
         layer.eval();
         var x = randn(2, 4, 6);
-        MaxDiff(layer.call(x).to(ScalarType.Float64), HandOutput(layer, x)).Should().BeLessThan(1e-5f);
+        Tensor y;
+        using (noGrad ? no_grad() : null) y = layer.call(x);
+        MaxDiff(y, HandOutput(layer, x)).Should().BeLessThan(1e-5f);
     }
 
     [Fact]

@@ -104,9 +104,31 @@ public sealed class LoraLinear : AdapterLinear
     /// </summary>
     protected override Tensor AddDelta(Tensor result, Tensor x)
     {
-        if (UseDora) return result.add_(DoraDelta(x, result));
+        if (UseDora)
+            return NeedsGraph(result, x) ? result.add_(DoraDelta(x, result)) : AddDoraInPlace(result, x);
         var h = lora_A.forward(lora_dropout.forward(x)).reshape(-1, Rank);
         return result.addmm_(h, lora_B.weight!.t().contiguous(), beta: 1, alpha: (float)Scaling);
+    }
+
+    // True when autograd records this forward (something involved requires grad) or dropout acts:
+    // then DoRA takes PEFT's out-of-place path, whose saved tensors stay intact.
+    private bool NeedsGraph(Tensor result, Tensor x) =>
+        (lora_dropout is Dropout && lora_dropout.training) ||
+        (is_grad_enabled() && (result.requires_grad || x.requires_grad || lora_A.weight!.requires_grad
+                               || lora_B.weight!.requires_grad || lora_magnitude_vector!.Weight.requires_grad));
+
+    /// <summary>
+    /// DoRA when nothing needs gradients (inference): the same value, <c>f ⊙ (W x + s·B A x) + b</c>, written into
+    /// <paramref name="result"/> in place — one <c>addmm_</c> and two passes over the output instead of PEFT's five temporaries.
+    /// </summary>
+    private Tensor AddDoraInPlace(Tensor result, Tensor x)
+    {
+        var factor = lora_magnitude_vector!.Factor(BaseWeight(), DeltaWeight());
+        var bias = BaseLayer.bias?.to(result.dtype);
+        if (bias is not null) result.sub_(bias);
+        var h = lora_A.forward(x).reshape(-1, Rank);
+        result.addmm_(h, lora_B.weight!.t().contiguous(), beta: 1, alpha: (float)Scaling).mul_(factor);
+        return bias is null ? result : result.add_(bias);
     }
 
     /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
