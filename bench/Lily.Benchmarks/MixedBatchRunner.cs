@@ -97,11 +97,13 @@ public static class MixedBatchRunner
         {
             var allFirst = Enumerable.Repeat(Names[0], TinyVitSize.Batch).ToList();
             var roundRobin = Enumerable.Range(0, TinyVitSize.Batch).Select(i => Names[i % Names.Count]).ToList();
+            var sorted = roundRobin.Order(StringComparer.Ordinal).ToList();
             return
             [
                 ("one adapter per batch", OneAdapter),
                 ("mixed, all samples one adapter", () => Mixed(allFirst)),
-                ($"mixed, {Names.Count} adapters x {TinyVitSize.Batch / Names.Count} samples", () => Mixed(roundRobin)),
+                ($"mixed, {Names.Count} adapters x {TinyVitSize.Batch / Names.Count} samples, interleaved", () => Mixed(roundRobin)),
+                ($"mixed, {Names.Count} adapters x {TinyVitSize.Batch / Names.Count} samples, grouped", () => Mixed(sorted)),
                 ($"{Names.Count} batches of {TinyVitSize.Batch / Names.Count}, one per adapter", SubBatches),
             ];
         }

@@ -23,7 +23,7 @@ internal sealed class PerSampleAdapters : IDisposable
 
     private readonly IReadOnlyList<string> names;
     // Each adapter's sample indices, in order of first appearance; __base__ has none (base output stays).
-    private readonly List<(string Adapter, long[] Samples)> groups;
+    private readonly List<(string Adapter, long[] Samples, bool IsRun)> groups;
     // The index tensors by device, made once per scope rather than once per layer.
     private readonly Dictionary<string, Tensor[]> indexTensors = new(StringComparer.Ordinal);
 
@@ -32,8 +32,11 @@ internal sealed class PerSampleAdapters : IDisposable
         this.names = names;
         groups = names.Select((name, i) => (name, i)).Where(p => p.name != BaseName)
             .GroupBy(p => p.name, StringComparer.Ordinal)
-            .Select(g => (g.Key, g.Select(p => (long)p.i).ToArray())).ToList();
+            .Select(g => g.Select(p => (long)p.i).ToArray() is var samples ? (g.Key, samples, IsRun(samples)) : default).ToList();
     }
+
+    // Samples i, i+1, … i+n-1: the group's rows are one slice of the batch, so views replace copies.
+    private static bool IsRun(long[] samples) => samples.Select((s, k) => s - k).Distinct().Count() == 1;
 
     /// <summary>The adapter of each sample.</summary>
     public IReadOnlyList<string> Names => names;
@@ -64,6 +67,14 @@ internal sealed class PerSampleAdapters : IDisposable
         {
             if (!site.Adapters.TryGetValue(groups[g].Adapter, out var layer)) continue;
             using var scope = NewDisposeScope();
+            var samples = groups[g].Samples;
+            if (groups[g].IsRun)
+            {
+                // A slice of a contiguous tensor along its first dimension is a view: the update is added into it in place.
+                var slice = perSample.narrow(0, samples[0], samples.Length);
+                layer.AddUpdate(input.narrow(0, samples[0], samples.Length), slice.view(-1, outFeatures));
+                continue;
+            }
             var index = indices[g];
             // Advanced indexing (aten::index) rather than index_select: it has a meta-device kernel.
             var rows = perSample[TensorIndex.Tensor(index)];

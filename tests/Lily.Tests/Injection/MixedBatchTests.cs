@@ -97,6 +97,26 @@ public sealed class MixedBatchTests
         differs.Should().Be(routing == LilyRouting.BatchMean);
     }
 
+    [Theory]
+    [InlineData(AdapterAttachment.Replace)]
+    [InlineData(AdapterAttachment.Hook)]
+    public void Grouped_samples_take_slices_and_give_what_interleaved_samples_give(AdapterAttachment mode)
+    {
+        var (model, peft) = TwoLilyAdapters(LilyRouting.BatchMean, mode);
+        var x = randn(6, 4, 6);
+        string[] grouped = ["default", "default", "default", "y", "y", Base];
+        long[] order = [0, 3, 1, 4, 2, 5];                   // the same samples, interleaved
+        var interleavedX = x.index_select(0, tensor(order));
+        var interleavedNames = order.Select(i => grouped[i]).ToList();
+
+        Tensor a, b;
+        using (peft.UseAdapterPerSample(grouped)) a = model.call(x);
+        using (peft.UseAdapterPerSample(interleavedNames)) b = model.call(interleavedX);
+
+        MaxDiff(a.index_select(0, tensor(order)), b).Should().BeLessThan(1e-5f);
+        MaxDiff(a[..3], Alone(peft, "default", x[..3])).Should().BeLessThan(1e-5f);
+    }
+
     [Fact]
     public void DoRA_adapters_mix_too_and_equal_running_each_sample_alone()
     {
