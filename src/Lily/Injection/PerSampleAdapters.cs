@@ -76,13 +76,16 @@ internal sealed class PerSampleAdapters : IDisposable
                 continue;
             }
             var index = indices[g];
-            // Advanced indexing (aten::index) rather than index_select: it has a meta-device kernel.
-            var rows = perSample[TensorIndex.Tensor(index)];
-            var updated = layer.AddUpdate(input[TensorIndex.Tensor(index)], rows.reshape(-1, outFeatures));
+            var rows = Gather(perSample, index);
+            var updated = layer.AddUpdate(Gather(input, index), rows.reshape(-1, outFeatures));
             perSample.index_copy_(0, index, updated.view(rows.shape));
         }
         return baseRows;
     }
+
+    // index_select is the fast gather on CPU but has no meta-device kernel; advanced indexing (aten::index) has one.
+    private static Tensor Gather(Tensor source, Tensor index) =>
+        source.device_type == DeviceType.META ? source[TensorIndex.Tensor(index)] : source.index_select(0, index);
 
     private Tensor[] IndicesOn(Device device)
     {
