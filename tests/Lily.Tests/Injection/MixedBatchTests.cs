@@ -157,11 +157,29 @@ public sealed class MixedBatchTests
         var training = () => peft.UseAdapterPerSample(["a", "b", Base, "a"]);
         training.Should().Throw<InvalidOperationException>().WithMessage("*eval()*");
         model.eval();
+        using (peft.UseAdapterPerSample(["a", "b", Base, "a"]))
+        {
+            model.train();
+            var switchedToTraining = () => model.call(x);
+            switchedToTraining.Should().Throw<InvalidOperationException>().WithMessage("*training mode*");
+            model.eval();
+        }
 
         peft.Merge();
         var merged = () => peft.UseAdapterPerSample(["a", "b", Base, "a"]);
         merged.Should().Throw<InvalidOperationException>().WithMessage("*Unmerge*");
         peft.Unmerge();
+    }
+
+    [Fact]
+    public void Modules_to_save_are_refused_in_a_mixed_batch()
+    {
+        manual_seed(13);
+        var model = new ToyModel(2, 6, 8, 3);
+        var peft = PeftModel.Create(model, new LoraConfig { TargetModules = ["q_proj"], ModulesToSave = ["head"] });
+        model.eval();
+        var act = () => peft.UseAdapterPerSample(["default", Base]);
+        act.Should().Throw<NotSupportedException>().WithMessage("*modules to save*head*");
     }
 
     [Fact]
