@@ -188,6 +188,7 @@ public sealed class DoraTests
         var model = new TwoLinears();
         var peft = PeftModel.Create(model, new LoraConfig { TargetModules = ["with_bias", "without_bias"], R = 2, UseDora = true }, attachment: mode);
         peft.GetParameterSummary().TrainableParameters.Should().Be(2 * (2 * (6 + 6) + 6), "LoRA's r·(d_in + d_out) plus d_out magnitudes per layer");
+        PeftPlan.For(new TwoLinears(), peft.Config).TrainableParameters.Should().Be(2 * (2 * (6 + 6) + 6), "planning counts the magnitudes too");
         var optimizer = optim.SGD(peft.TrainableParameters(), 0.1);
         for (int step = 0; step < 2; step++)
         {
