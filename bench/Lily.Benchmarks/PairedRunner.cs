@@ -76,7 +76,7 @@ public static class PairedRunner
 
     // Per variant, per round: milliseconds per call. Each round runs the variants in a rotated
     // order, each for enough calls to last about 50 ms.
-    private static List<double>[] Measure(IReadOnlyList<Action> variants, int rounds)
+    internal static List<double>[] Measure(IReadOnlyList<Action> variants, int rounds)
     {
         var calls = new int[variants.Count];
         for (int v = 0; v < variants.Count; v++)
@@ -100,13 +100,13 @@ public static class PairedRunner
         return times;
     }
 
-    private static string Ratio(List<double> times, List<double> reference)
+    internal static string Ratio(List<double> times, List<double> reference)
     {
         var ratios = times.Zip(reference, (t, r) => t / r).Order().ToList();
         return string.Create(CultureInfo.InvariantCulture, $"{Quantile(ratios, 0.5):F3} [{Quantile(ratios, 0.25):F3}, {Quantile(ratios, 0.75):F3}]");
     }
 
-    private static double Median(List<double> values) => Quantile(values.Order().ToList(), 0.5);
+    internal static double Median(List<double> values) => Quantile(values.Order().ToList(), 0.5);
 
     private static double Quantile(List<double> sorted, double q)
     {

@@ -130,8 +130,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
         SetAdapter(first ? adapterName : ActiveAdapter!);
         logger.LogInformation("{Summary}", GetParameterSummary());
-        // Passes run inside DisableAdapters() prove nothing about the adapters, so they are not counted.
-        watcher ??= ForwardPassWatcher.Install(Model, () => sites, () => sites.Any(s => s.Disabled) ? null : ActiveAdapter, logger);
+        // Passes inside DisableAdapters() prove nothing about the adapters, and in a mixed-adapter batch the
+        // active adapter may not run at all, so neither is counted for it.
+        watcher ??= ForwardPassWatcher.Install(Model, () => sites, () => sites.Any(s => s.Disabled || s.PerSample is not null) ? null : ActiveAdapter, logger);
     }
 
     /// <summary>

@@ -73,6 +73,7 @@ public static class PeftInspection
         using var noGrad = no_grad();
         return module.Layer switch
         {
+            LoraLinear { UseDora: true } => throw new NotSupportedException($"'{path}' is a DoRA layer: its update rescales the whole weight row by row, not s·B A; merge it to see the weight."),
             LoraLinear lora => lora.DeltaWeight(),
             LilyLinear lily when (mixture ?? lily.FrozenMixture) is { } p => DeltaOf(lily, p),
             LilyLinear => throw new ArgumentException($"'{path}' is a Lily layer whose routing is not frozen: pass a mixture.", nameof(mixture)),

@@ -39,6 +39,8 @@ internal sealed record LayerFactors(string Path, Tensor B, Tensor A, double Scal
         using var noGrad = no_grad();
         switch (module.Layer)
         {
+            case LoraLinear { UseDora: true }:
+                throw new NotSupportedException($"'{module.Path}' is a DoRA layer: its update rescales the whole weight row by row, so it is not low-rank factors.");
             case LoraLinear lora:
                 return new LayerFactors(module.Path, lora.LoraB.weight!.detach(), lora.LoraA.weight!.detach(), lora.Scaling, null);
             case LilyLinear lily:

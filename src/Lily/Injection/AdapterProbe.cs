@@ -19,6 +19,8 @@ internal static class AdapterProbe
     public static AdapterProbeReport Run(IReadOnlyList<AdapterSite> sites, string adapterName, Func<Tensor> run)
     {
         var probed = sites.Where(s => s.ActiveAdapter == adapterName && s.ActiveLayer is not null).ToList();
+        if (sites.Any(s => s.PerSample is not null))
+            throw new InvalidOperationException("A mixed-adapter batch is running (inside UseAdapterPerSample()): probe the active adapter outside that scope.");
         if (probed.Any(s => s.Disabled))
             throw new InvalidOperationException("Adapters are disabled (inside DisableAdapters()): there is nothing to verify. Probe outside that scope.");
         var weights = probed.Select(s => s.BaseLayer.weight!).Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>().ToList();

@@ -54,6 +54,9 @@ public sealed class AdapterSite
     /// <summary>When true, the layer computes its base output alone.</summary>
     public bool Disabled { get; internal set; }
 
+    /// <summary>While a mixed-adapter batch runs, which adapter each sample uses (see <see cref="PerSampleAdapters"/>); else null.</summary>
+    internal PerSampleAdapters? PerSample { get; set; }
+
     /// <summary>
     /// How many times the layer has run through the adapter's path (the wrapper's forward, or the hook).
     /// A hooked layer whose parent calls <c>forward()</c> directly never counts up (hooks fire only
@@ -185,22 +188,22 @@ public sealed class AdapterSite
         else if (hook is not null) BaseLayer.register_module(kind, null!);
     }
 
-    /// <summary>The replaced layer's forward: base output on rows, plus the active update.</summary>
+    /// <summary>The replaced layer's forward: base output on rows, plus the active update (or each sample's, in a mixed batch).</summary>
     internal Tensor Forward(Tensor input)
     {
-        var layer = CountPass();
-        if (layer is null || layer.Merged) return Marked(BaseLayer.forward(input));
+        var (layer, perSample) = CountPass();
+        if (perSample is null && (layer is null || layer.Merged)) return Marked(BaseLayer.forward(input));
         using var scope = NewDisposeScope();
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
-        var output = layer.AddUpdate(input, rows).view([.. input.shape[..^1], BaseLayer.out_features]);
+        var output = (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view([.. input.shape[..^1], BaseLayer.out_features]);
         return Marked(output).MoveToOuterDisposeScope();
     }
 
     // The hooked layer's forward hook: the base output is already computed; add the update to it.
     private Tensor OnForward(Tensor input, Tensor output)
     {
-        var layer = CountPass();
-        if (layer is not null && !layer.Merged)
+        var (layer, perSample) = CountPass();
+        if (perSample is not null || layer is { Merged: false })
         {
             // The output belongs to the caller's dispose scope; only this hook's temporaries die here.
             using var scope = NewDisposeScope();
@@ -208,19 +211,27 @@ public sealed class AdapterSite
             // itself (autograd records the in-place write; linear's backward does not need its output).
             // Otherwise reshape copies, and the sum is returned in the output's place.
             var rows = output.reshape(-1, BaseLayer.out_features);
-            layer.AddUpdate(input, rows);
+            if (perSample is not null) perSample.Apply(this, input, rows);
+            else layer!.AddUpdate(input, rows);
             if (!output.is_contiguous()) output = rows.view(output.shape).MoveToOuterDisposeScope();
         }
         return Marked(output);
     }
 
-    // Counts one pass through the adapter's path and returns the layer that applies, if any.
-    private AdapterLinear? CountPass()
+    // Counts one pass through the adapter's path and returns what applies: the active adapter's layer,
+    // or in a mixed batch the per-sample plan (whose named adapters held here are the ones applied).
+    private (AdapterLinear? Layer, PerSampleAdapters? PerSample) CountPass()
     {
         Applications++;
-        var layer = Disabled ? null : ActiveLayer;
+        if (Disabled) return (null, null);
+        if (PerSample is { } perSample)
+        {
+            foreach (var adapter in perSample.Names.Distinct(StringComparer.Ordinal).Where(adapters.ContainsKey)) appliedBy[adapter] = appliedBy.GetValueOrDefault(adapter) + 1;
+            return (null, perSample);
+        }
+        var layer = ActiveLayer;
         if (layer is not null) appliedBy[ActiveAdapter!] = appliedBy.GetValueOrDefault(ActiveAdapter!) + 1;
-        return layer;
+        return (layer, null);
     }
 
     private Tensor Marked(Tensor output) => ProbeMarker is { } marker ? output + marker : output;
@@ -229,7 +240,7 @@ public sealed class AdapterSite
     private Tensor OnBypass(Tensor output)
     {
         // A merged update is in the weights, so the original applies it whoever calls it.
-        if (!Disabled && ActiveLayer is { Merged: false })
+        if (!Disabled && PerSample is null && ActiveLayer is { Merged: false })
         {
             Bypasses++;
             bypassedWhile[ActiveAdapter!] = bypassedWhile.GetValueOrDefault(ActiveAdapter!) + 1;

@@ -33,7 +33,7 @@ internal static class AdapterStateDict
         var entries = new List<Entry>();
         foreach (var (path, layer) in layers)
         {
-            foreach (var (name, p) in layer.named_parameters()) entries.Add(new Entry($"{Prefix}{path}.{name}", p));
+            foreach (var (name, p) in layer.named_parameters()) entries.Add(new Entry($"{Prefix}{path}.{layer.FileKeyOf(name)}", p));
         }
         foreach (var (path, module) in modulesToSave)
         {

@@ -77,19 +77,27 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
         var x = input.dtype == AdapterDtype ? input : input.to(AdapterDtype);
         return baseRows.dtype == AdapterDtype
             ? AddDelta(baseRows, x)
-            : baseRows.add_(Delta(x).reshape(-1, OutFeatures).to(baseRows.dtype));
+            : baseRows.add_(Delta(x, baseRows).reshape(-1, OutFeatures).to(baseRows.dtype));
     }
 
     /// <summary>The adapter's update for an input already cast to <see cref="AdapterDtype"/>, shaped <c>[..., d_out]</c>.</summary>
     protected abstract Tensor Delta(Tensor x);
 
     /// <summary>
+    /// The update for <paramref name="x"/> when it may depend on the base output too: <paramref name="baseRows"/>
+    /// is the base layer's output as rows <c>[N, d_out]</c> (bias included, in its own dtype), which the
+    /// caller then adds the returned update to; it must not be modified here. The default is
+    /// <see cref="Delta(Tensor)"/>; a method that rescales the base output (DoRA) overrides this.
+    /// </summary>
+    protected virtual Tensor Delta(Tensor x, Tensor baseRows) => Delta(x);
+
+    /// <summary>
     /// Adds the update for <paramref name="x"/> (cast to <see cref="AdapterDtype"/>, in the caller's
     /// shape) into <paramref name="result"/>, the base output as rows <c>[N, d_out]</c> of the same
-    /// dtype, and returns the sum. The default adds <see cref="Delta"/> in place; a method whose
+    /// dtype, and returns the sum. The default adds <see cref="Delta(Tensor, Tensor)"/> in place; a method whose
     /// update ends in a matrix product overrides this to fold product and sum into one <c>addmm_</c>.
     /// </summary>
-    protected virtual Tensor AddDelta(Tensor result, Tensor x) => result.add_(Delta(x).reshape(-1, OutFeatures));
+    protected virtual Tensor AddDelta(Tensor result, Tensor x) => result.add_(Delta(x, result).reshape(-1, OutFeatures));
 
     /// <summary>Folds the update into the base weight, so forward costs what the base layer costs (a no-op when merged).</summary>
     /// <exception cref="NotSupportedException">The update depends on the input (<see cref="CanMerge"/> is false).</exception>
@@ -97,27 +105,39 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     {
         if (Merged) return;
         if (!CanMerge) throw CannotMerge();
-        AddToBaseWeight(1);
+        ChangeBaseWeight(MergeInto);
         Merged = true;
     }
 
-    /// <summary>Subtracts a merged update from the base weight again (up to float rounding; a no-op when not merged).</summary>
+    /// <summary>Takes a merged update out of the base weight again (up to float rounding; a no-op when not merged).</summary>
     public void Unmerge()
     {
         if (!Merged) return;
-        AddToBaseWeight(-1);
+        ChangeBaseWeight(UnmergeFrom);
         Merged = false;
     }
 
-    private void AddToBaseWeight(int sign)
+    /// <summary>Folds the update into the base <paramref name="weight"/> in place: by default <c>W += </c><see cref="MergeDelta"/>.</summary>
+    /// <param name="weight">The base layer's weight; called under <c>no_grad</c> in a dispose scope.</param>
+    protected virtual void MergeInto(Tensor weight) => weight.add_(MergeDelta().to(weight.dtype, weight.device));
+
+    /// <summary>Undoes <see cref="MergeInto"/> in place: by default <c>W -= </c><see cref="MergeDelta"/>.</summary>
+    /// <param name="weight">The base layer's (merged) weight; called under <c>no_grad</c> in a dispose scope.</param>
+    protected virtual void UnmergeFrom(Tensor weight) => weight.sub_(MergeDelta().to(weight.dtype, weight.device));
+
+    private void ChangeBaseWeight(Action<Tensor> change)
     {
         using var scope = NewDisposeScope();
-        using (no_grad())
-        {
-            var w = BaseLayer.weight!;
-            w.add_(MergeDelta().to(w.dtype, w.device), alpha: sign);
-        }
+        using (no_grad()) change(BaseLayer.weight!);
     }
+
+    /// <summary>
+    /// The name parameter <paramref name="parameterName"/> (as <c>named_parameters()</c> names it, e.g.
+    /// <c>lora_A.weight</c>) has in adapter files, after <c>base_model.model.&lt;path&gt;.</c>. The default
+    /// is the name itself; a method whose file format names a parameter differently (DoRA's
+    /// <c>lora_magnitude_vector</c>, saved without <c>.weight</c>) overrides this.
+    /// </summary>
+    protected internal virtual string FileKeyOf(string parameterName) => parameterName;
 
     /// <summary>The adapter's own parameters (never the base layer's), each tensor once.</summary>
     public IEnumerable<Parameter> AdapterParameters() => parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>();

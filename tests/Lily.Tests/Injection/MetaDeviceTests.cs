@@ -13,12 +13,14 @@ public sealed class MetaDeviceTests
     public static IEnumerable<object[]> Cases() =>
         from style in Zoo.All()
         from mode in new[] { AdapterAttachment.Auto, AdapterAttachment.Hook }
-        from method in new[] { "lily", "lora", "lily-per-token", "lily-per-sample" }
+        from method in new[] { "lily", "lora", "lily-per-token", "lily-per-sample", "dora", "dora-dropout" }
         select new object[] { style.Name, mode, method };
 
     private static PeftConfig Config(string method) => method switch
     {
         "lora" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, LoraDropout = 0.1 },
+        "dora" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, UseDora = true },
+        "dora-dropout" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, UseDora = true, LoraDropout = 0.1 },
         "lily-per-token" => new LilyConfig { TargetModules = [PeftConfig.AllLinear], R = 2, Routing = LilyRouting.PerToken },
         "lily-per-sample" => new LilyConfig { TargetModules = [PeftConfig.AllLinear], R = 2, Routing = LilyRouting.PerSample },
         _ => new LilyConfig { TargetModules = [PeftConfig.AllLinear], R = 2, StrideA = 2 },

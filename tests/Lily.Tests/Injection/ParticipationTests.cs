@@ -191,6 +191,21 @@ public sealed class ParticipationTests : IDisposable
     }
 
     [Fact]
+    public void A_mixed_adapter_batch_is_no_evidence_against_the_active_adapter()
+    {
+        manual_seed(27);
+        var model = new BypassModel(new UsageBlock(BypassModel.Dim, Usage.Call));
+        var peft = PeftModel.Create(model, Config("lora", "fc", "good"));
+        peft.AddAdapter("b", Config("lora", "fc", "good"));
+        model.eval();
+        using (peft.UseAdapterPerSample(["b", "b", "b"])) model.call(Input(BypassModel.Dim));
+        // The active adapter 'default' did not run in that pass, and must not be reported for it.
+        peft.VerifyAdaptersApplied();
+        var probe = () => { using (peft.UseAdapterPerSample(["b", "b", "b"])) peft.ProbeAdapters(() => model.call(Input(BypassModel.Dim))); };
+        probe.Should().Throw<InvalidOperationException>().WithMessage("*mixed-adapter batch*");
+    }
+
+    [Fact]
     public void A_layer_that_ran_through_its_adapter_while_merged_took_part()
     {
         var model = new BypassModel(new UsageBlock(BypassModel.Dim, Usage.Functional));

@@ -134,10 +134,10 @@ public sealed class AdapterLoadRejectionTests : IDisposable
               "peft_type": "LORA",
               "r": 8,
               "target_modules": ["q_proj"],
-              "use_dora": true
+              "lora_bias": true
             }
             """);
-        ShouldReject<InvalidDataException>("*adapter_config.json: 'use_dora' is true, which this library does not support*");
+        ShouldReject<InvalidDataException>("*adapter_config.json: 'lora_bias' is true, which this library does not support*");
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class PeftFixtureNet : nn.Module<Tensor, Tensor>
     public const int Depth = 4;
 
     /// <summary>The fixture folder names, one per PEFT configuration.</summary>
-    public static readonly IReadOnlyList<string> Names = ["lily", "lily_layers", "lily_mts", "lora_exclude", "lora_f16_file", "lora_rslora"];
+    public static readonly IReadOnlyList<string> Names = ["lily", "lily_layers", "lily_mts", "lora_exclude", "lora_f16_file", "lora_rslora", "lora_dora"];
 
     private nn.Module<Tensor, Tensor> model;
 

@@ -18,14 +18,14 @@ internal sealed class LoraBuilder(LoraConfig config) : AdapterBuilder
         long cap = Math.Min(target.BaseLayer.in_features, target.BaseLayer.out_features);
         if (r > cap) rankCapped.Add((target.Path, r, cap));
         // Per-layer rank and alpha from rank_pattern / alpha_pattern, as PEFT resolves them by the layer's full path.
-        return new LoraLinear(target.BaseLayer, r, config.ScalingFor(target.Path), config.LoraDropout, config.InitLoraWeights, adapterDtype, device);
+        return new LoraLinear(target.BaseLayer, r, config.ScalingFor(target.Path), config.LoraDropout, config.InitLoraWeights, adapterDtype, device, config.UseDora);
     }
 
     /// <inheritdoc />
     public override void LogSummary(ILogger logger)
     {
-        logger.LogInformation("LoRA: {Layers} layers adapted with r = {R}, scaling = {Scaling}; {Overridden} of them with their own rank or alpha (rank_pattern / alpha_pattern)",
-            built, config.R, config.Scaling, overridden);
+        logger.LogInformation("LoRA: {Layers} layers adapted with r = {R}, scaling = {Scaling}{Dora}; {Overridden} of them with their own rank or alpha (rank_pattern / alpha_pattern)",
+            built, config.R, config.Scaling, config.UseDora ? ", DoRA" : "", overridden);
         if (rankCapped.Count > 0)
         {
             // B·A of a layer cannot have a rank above min(in, out): the rest of r only adds parameters.

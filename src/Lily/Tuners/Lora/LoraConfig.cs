@@ -59,6 +59,12 @@ public sealed record LoraConfig : PeftConfig
     /// <summary>Per-layer alphas overriding <see cref="LoraAlpha"/>, matched as <see cref="RankPattern"/>. PEFT's <c>alpha_pattern</c>.</summary>
     public IReadOnlyDictionary<string, double>? AlphaPattern { get; init; }
 
+    /// <summary>
+    /// Weight-decomposed LoRA (DoRA, Liu et al. 2024): each layer also trains a magnitude per output row,
+    /// <c>W' = m ⊙ (W + s·B A) / ‖W + s·B A‖</c> (row norms, detached), as PEFT computes it. PEFT's <c>use_dora</c>.
+    /// </summary>
+    public bool UseDora { get; init; }
+
     /// <inheritdoc />
     public override string PeftType => "LORA";
 
@@ -105,6 +111,7 @@ public sealed record LoraConfig : PeftConfig
         w.Set("lora_alpha", LoraAlpha);
         w.Set("lora_dropout", LoraDropout);
         w.Set("use_rslora", UseRsLora);
+        w.Set("use_dora", UseDora);
         w.Set("init_lora_weights", InitLoraWeights switch
         {
             LoraInit.Gaussian => "gaussian",
@@ -114,7 +121,6 @@ public sealed record LoraConfig : PeftConfig
         // PEFT's defaults for the options this library does not implement, so PEFT reads the file as written.
         w.Set("bias", "none");
         w.Set("fan_in_fan_out", false);
-        w.Set("use_dora", false);
         w.Set("lora_bias", false);
         w.Set("rank_pattern", LoraPatternFields.Write(RankPattern));
         w.Set("alpha_pattern", LoraPatternFields.Write(AlphaPattern));

@@ -12,7 +12,7 @@ internal static class LoraConfigFields
         if (f.String("bias") is string bias && bias != "none")
             throw new InvalidDataException($"{f.Source}: bias '{bias}' is not supported (only \"none\").");
         // Options that change the computation or the weights' layout: refusing beats a silently different model.
-        f.RejectTrue("fan_in_fan_out", "use_dora", "lora_bias", "use_qalora");
+        f.RejectTrue("fan_in_fan_out", "lora_bias", "use_qalora");
         f.RejectNonEmpty("layer_replication", "target_parameters", "trainable_token_indices",
             "alora_invocation_tokens", "arrow_config", "use_bdlora", "monteclora_config", "kasa_config");
         // Settings of initialisations we reject through init_lora_weights, of Megatron layers, of QALoRA
@@ -32,6 +32,7 @@ internal static class LoraConfigFields
             LoraAlpha = f.Double("lora_alpha") ?? 8,
             LoraDropout = f.Double("lora_dropout") ?? 0,
             UseRsLora = f.Bool("use_rslora") ?? false,
+            UseDora = f.Bool("use_dora") ?? false,
             InitLoraWeights = init,
             RankPattern = LoraPatternFields.ReadRanks(f),
             AlphaPattern = LoraPatternFields.ReadAlphas(f),
