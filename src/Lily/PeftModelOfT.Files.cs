@@ -15,10 +15,21 @@ public sealed partial class PeftModel<TModel>
     /// <param name="directory">Where to write.</param>
     /// <param name="layout">How shared tensors are stored: once per layer as PEFT does (default), or once.</param>
     /// <exception cref="InvalidOperationException">A hooked adapter never ran although the model did (see <see cref="VerifyAdaptersApplied"/>).</exception>
-    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft)
+    /// <remarks>
+    /// Holds each folder's lock file (<c>.lily-lock</c>, left in place) while writing, so saves into one folder from
+    /// several threads or processes run one after the other. Every folder is checked, and every file of every adapter
+    /// written and flushed, before the first pair is replaced; a failure up to there changes nothing. Only the
+    /// commit of each folder (writing a small record, then renaming) follows, folder after folder.
+    /// </remarks>
+    /// <exception cref="IOException">A named adapter's folder is a file or a symbolic link; another writer held the folder's lock too long.</exception>
+    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft) => Save(directory, layout, faultAt: null);
+
+    /// <summary><see cref="Save(string, AdapterLayout)"/> with a test hook called with (folder, step) after each step of the file protocol.</summary>
+    internal void Save(string directory, AdapterLayout layout, Action<string, string>? faultAt)
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        directory = Path.GetFullPath(directory);
         if (!Enum.IsDefined(layout)) throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown layout.");
         VerifyAdaptersApplied();
         var payloads = configs.Keys.Select(name =>
@@ -32,9 +43,22 @@ public sealed partial class PeftModel<TModel>
                 var copies = new Dictionary<torch.Tensor, torch.Tensor>(ReferenceEqualityComparer.Instance);
                 return (live.Select(kv => KeyValuePair.Create(kv.Key, Snapshot(kv.Value, copies))).ToList(), meta);
             });
-            return (Directory: name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
+            return new AdapterFiles.Payload(name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
         }).ToList();
-        foreach (var p in payloads) AdapterFiles.Write(p.Directory, p.json, p.tensors, p.metadata);
+        foreach (var p in payloads.Where(p => p.Directory != directory)) CheckAdapterFolder(p.Directory);
+        AdapterFiles.WriteAll(payloads, faultAt);
+    }
+
+    // A named adapter's folder must be a real folder inside the save directory: a symbolic link would send the save
+    // (and the cleanup of its leftovers) somewhere else, and a file there would fail only after other pairs changed.
+    private static void CheckAdapterFolder(string folder)
+    {
+        var kind = RegularFile.KindOf(folder);
+        if (kind is RegularFile.Kind.Missing or RegularFile.Kind.Directory) return;
+        throw new IOException(
+            $"Cannot save an adapter into '{folder}': it is {RegularFile.Describe(kind)}, not a folder" +
+            (kind == RegularFile.Kind.SymbolicLink ? " (links are not followed out of the save directory)" : "") +
+            ". Nothing was written.");
     }
 
     /// <summary>
@@ -53,8 +77,11 @@ public sealed partial class PeftModel<TModel>
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var config = AdapterFiles.ReadConfig(directory, logger) with { InferenceMode = !isTrainable };
-        var file = AdapterFiles.ReadWeights(directory);
+        // The name is checked before anything on disk is read.
+        ValidateName(adapterName);
+        if (configs.ContainsKey(adapterName)) throw new ArgumentException($"The model already has an adapter named '{adapterName}'.", nameof(adapterName));
+        var (read, file) = AdapterFiles.Read(directory, logger);
+        var config = read with { InferenceMode = !isTrainable };
         try
         {
             AddAdapter(adapterName, config, attachment);
