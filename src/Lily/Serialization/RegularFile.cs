@@ -62,31 +62,42 @@ internal static class RegularFile
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         }
 
-        var before = Stat(path);
-        RequireRegular(path, before?.Kind ?? Kind.Missing);
-        int fd = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
-        if (fd < 0)
+        // A rename between the check and the open (a writer replacing the file) is normal: check and open again.
+        for (int attempt = 0; ; attempt++)
         {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == NoSuchFile) throw new FileNotFoundException($"'{path}' does not exist.", path);
-            throw new IOException($"Cannot open '{path}' (errno {errno}).");
-        }
-
-        var handle = new SafeFileHandle((IntPtr)fd, ownsHandle: true);
-        try
-        {
-            var opened = StatOf(fd) ?? throw new IOException($"Cannot inspect the opened file '{path}'.");
-            if (opened.Kind != Kind.Regular || opened.Inode != before!.Value.Inode || opened.Device != before.Value.Device)
+            var before = Stat(path);
+            RequireRegular(path, before?.Kind ?? Kind.Missing);
+            int fd = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
+            if (fd < 0)
             {
-                throw new InvalidDataException($"'{path}' changed into something other than the regular file checked a moment ago (a symbolic link or special file swapped in); refusing to read it.");
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == NoSuchFile) throw new FileNotFoundException($"'{path}' does not exist.", path);
+                throw new IOException($"Cannot open '{path}' (errno {errno}).");
             }
 
-            return new FileStream(handle, FileAccess.Read, bufferSize: 1);
-        }
-        catch
-        {
+            var handle = new SafeFileHandle((IntPtr)fd, ownsHandle: true);
+            try
+            {
+                var opened = StatOf(fd) ?? throw new IOException($"Cannot inspect the opened file '{path}'.");
+                // Reached without a link only if the path names, now or a moment ago, this very regular file.
+                bool same(Status? s) => s is { Kind: Kind.Regular } x && x.Inode == opened.Inode && x.Device == opened.Device;
+                if (opened.Kind == Kind.Regular && (same(before) || same(Stat(path))))
+                {
+                    return new FileStream(handle, FileAccess.Read, bufferSize: 1);
+                }
+
+                if (attempt >= 20)
+                {
+                    throw new InvalidDataException($"'{path}' kept changing into something other than the regular file checked a moment ago (a symbolic link or special file swapped in); refusing to read it.");
+                }
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+
             handle.Dispose();
-            throw;
         }
     }
 
