@@ -86,7 +86,7 @@ public sealed partial class PeftModel<TModel>
         {
             AddAdapter(adapterName, config, attachment);
         }
-        catch (ArgumentException e) when (e.ParamName is "config" or "model")
+        catch (ArgumentException e) when (e.ParamName is "config" or "model" || e is PathPatternException)
         {
             // The config came from the file, so a config that does not fit the model is a file that does not fit it.
             var configPath = Path.Combine(directory, AdapterConfigFile.FileName);
