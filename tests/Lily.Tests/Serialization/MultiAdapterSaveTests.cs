@@ -124,4 +124,40 @@ public sealed class MultiAdapterSaveTests : IDisposable
         Unchanged(before);
         File.Exists(Path.Combine(directory, DirectoryLock.FileName)).Should().BeTrue("the lock file of the first save stays");
     }
+
+    [Fact]
+    public void Load_after_a_crash_past_the_commit_point_reads_the_new_pair_without_finishing_it()
+    {
+        Model(1).Save(directory);
+        var crashed = () => Model(2).Save(directory, AdapterLayout.Peft, (dir, step) =>
+        {
+            if (dir == directory && step == "committed") throw new InvalidOperationException("crash");
+        });
+        crashed.Should().Throw<InvalidOperationException>();
+        var before = Files();
+        before.Keys.Should().Contain(".lily-commit.json");
+
+        var config = (LoraConfig)PeftModel.LoadConfig(directory);
+        var reader = Model(3);
+        reader.LoadAdapter(directory, "x");
+
+        config.R.Should().Be(2, "the committed save (seed 2, rank 2) is what a load sees");
+        ((LoraConfig)reader.Configs["x"]).R.Should().Be(2);
+        Unchanged(before);
+        Model(4).Save(directory);
+        Files().Keys.Should().NotContain(".lily-commit.json", "the next save finishes (or replaces) it");
+    }
+
+    [Fact]
+    public void Config_edited_by_hand_after_the_save_is_loaded_as_it_is()
+    {
+        Model(1).Save(directory);
+        var path = Path.Combine(directory, AdapterConfigFile.FileName);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"lora_alpha\": 8", "\"lora_alpha\": 5", StringComparison.Ordinal));
+
+        var reader = Model(3);
+        reader.LoadAdapter(directory, "x");
+
+        ((LoraConfig)reader.Configs["x"]).LoraAlpha.Should().Be(5);
+    }
 }
