@@ -11,7 +11,8 @@ namespace Lily.Serialization;
 /// <remarks>
 /// On Linux the entry's type is read with <c>statx(AT_SYMLINK_NOFOLLOW)</c> before opening, the file is opened with
 /// <c>O_NONBLOCK</c> (so a FIFO swapped in after the check cannot block either), and the opened file's inode is
-/// compared with the checked one (so a symbolic link swapped in after the check is not followed). Elsewhere the check
+/// compared with the checked one (so a symbolic link swapped in after the check is not followed). Elsewhere (or with
+/// a C library too old for <c>statx</c>) the check
 /// uses .NET's link and attribute information and the open is an ordinary one: a FIFO swapped in between the check
 /// and the open could still block there.
 /// </remarks>
@@ -39,7 +40,7 @@ internal static class RegularFile
     /// <summary>The kind of the entry <paramref name="path"/> names, without following a symbolic link.</summary>
     public static Kind KindOf(string path)
     {
-        if (OperatingSystem.IsLinux())
+        if (UseStatx)
         {
             return Stat(path) is { } stat ? stat.Kind : Kind.Missing;
         }
@@ -56,7 +57,7 @@ internal static class RegularFile
     /// <exception cref="InvalidDataException">It is a directory, a symbolic link, a FIFO, a socket or a device.</exception>
     public static FileStream OpenRead(string path)
     {
-        if (!OperatingSystem.IsLinux())
+        if (!UseStatx)
         {
             RequireRegular(path, KindOf(path));
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
@@ -164,6 +165,22 @@ internal static class RegularFile
     private const int AtEmptyPath = 0x1000;
     private const uint StatxType = 0x1, StatxIno = 0x100;
 
+    // Linux with a C library that has statx (glibc 2.28 and later); otherwise the portable checks are used.
+    private static readonly bool UseStatx = OperatingSystem.IsLinux() && HasStatx();
+
+    private static bool HasStatx()
+    {
+        try
+        {
+            _ = Statx(AtFdCwd, "/", AtSymlinkNoFollow);
+            return true;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
     private static Status? Stat(string path) => Statx(AtFdCwd, path, AtSymlinkNoFollow);
 
     private static Status? StatOf(int fd) => Statx(fd, "", AtEmptyPath);
@@ -196,14 +213,14 @@ internal static class RegularFile
     /// <summary>The inode identity of an open file (Linux), to tell whether two handles are the same file.</summary>
     internal static (ulong Inode, ulong Device)? IdentityOf(SafeFileHandle handle)
     {
-        if (!OperatingSystem.IsLinux()) return null;
+        if (!UseStatx) return null;
         return StatOf((int)handle.DangerousGetHandle()) is { } s ? (s.Inode, s.Device) : null;
     }
 
     /// <summary>The inode identity of the entry at <paramref name="path"/>, not following a symbolic link (Linux).</summary>
     internal static (ulong Inode, ulong Device)? IdentityOf(string path)
     {
-        if (!OperatingSystem.IsLinux()) return null;
+        if (!UseStatx) return null;
         return Stat(path) is { } s ? (s.Inode, s.Device) : null;
     }
 

@@ -160,4 +160,19 @@ public sealed class MultiAdapterSaveTests : IDisposable
 
         ((LoraConfig)reader.Configs["x"]).LoraAlpha.Should().Be(5);
     }
+
+    [Fact]
+    public void Save_fails_loudly_when_one_of_its_pending_files_disappears()
+    {
+        Model(1).Save(directory);
+
+        var save = () => Model(2).Save(directory, AdapterLayout.Peft, (dir, step) =>
+        {
+            // Something outside the library deletes a pending file after the commit point.
+            if (dir == directory && step == "committed")
+                File.Delete(Directory.GetFiles(directory, ".adapter_model.safetensors.*.lily-pending").Single());
+        });
+
+        save.Should().Throw<IOException>().WithMessage("*lost its pending file*adapter_model.safetensors*");
+    }
 }
