@@ -71,6 +71,27 @@ internal sealed class AdapterVersions
         return null;
     }
 
+    /// <summary>Saves version after version into <paramref name="directory"/> until <paramref name="stop"/>; returns (saves, problems).</summary>
+    public (int Saves, List<string> Problems) WriteUntil(string directory, Func<bool> stop)
+    {
+        var problems = new List<string>();
+        int saves = 0;
+        while (!stop())
+        {
+            using var scope = NewDisposeScope();
+            try
+            {
+                if (SaveAndCheck(saves % Count, directory) is { } problem) problems.Add(problem);
+            }
+            catch (Exception e)
+            {
+                problems.Add($"save {saves}: {e.GetType().Name}: {e.Message}");
+            }
+            saves++;
+        }
+        return (saves, problems);
+    }
+
     /// <summary>A model to load into (its own adapter is version 0's config).</summary>
     public static PeftModel<ToyModel> Reader() =>
         PeftModel.Create(Base(), new LoraConfig { TargetModules = ["q_proj", "v_proj"], R = 4 });

@@ -24,26 +24,8 @@ public sealed class ConcurrentAdapterAccessTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    // Saves version after version until told to stop; returns how many saves and what went wrong.
-    private Task<(int Saves, List<string> Problems)> Writer(Func<bool> stop) => Task.Factory.StartNew(() =>
-    {
-        var problems = new List<string>();
-        int saves = 0;
-        while (!stop())
-        {
-            using var scope = torch.NewDisposeScope();
-            try
-            {
-                if (versions.SaveAndCheck(saves % AdapterVersions.Count, shared) is { } problem) problems.Add(problem);
-            }
-            catch (Exception e)
-            {
-                problems.Add($"save {saves}: {e.GetType().Name}: {e.Message}");
-            }
-            saves++;
-        }
-        return (saves, problems);
-    }, TaskCreationOptions.LongRunning);
+    private Task<(int Saves, List<string> Problems)> Writer(Func<bool> stop) =>
+        Task.Factory.StartNew(() => versions.WriteUntil(shared, stop), TaskCreationOptions.LongRunning);
 
     [Fact]
     public async Task One_writer_and_two_readers_in_one_process_see_only_whole_pairs()
