@@ -22,10 +22,10 @@ public sealed partial class PeftModel<TModel>
     /// commit of each folder (writing a small record, then renaming) follows, folder after folder.
     /// </remarks>
     /// <exception cref="IOException">A named adapter's folder is a file or a symbolic link; another writer held the folder's lock too long.</exception>
-    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft) => Save(directory, layout, faultAt: null);
+    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft) => SaveWithFaultHook(directory, layout, faultAt: null);
 
-    /// <summary><see cref="Save(string, AdapterLayout)"/> with a test hook called with (folder, step) after each step of the file protocol.</summary>
-    internal void Save(string directory, AdapterLayout layout, Action<string, string>? faultAt)
+    /// <summary><see cref="Save"/> with a test hook called with (folder, step) after each step of the file protocol.</summary>
+    internal void SaveWithFaultHook(string directory, AdapterLayout layout, Action<string, string>? faultAt)
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);

@@ -278,7 +278,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
     /// <summary>
     /// Throws if a hooked adapter has never run although the model has (see <see cref="AdapterAttachment.Hook"/>).
-    /// Called by <see cref="Save(string, AdapterLayout)"/> and, once, after the model's first forward pass through <c>call()</c>.
+    /// Called by <see cref="Save"/> and, once, after the model's first forward pass through <c>call()</c>.
     /// </summary>
     /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names them and the fix.</exception>
     public void VerifyAdaptersApplied()

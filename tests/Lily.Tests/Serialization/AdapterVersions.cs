@@ -58,7 +58,7 @@ internal sealed class AdapterVersions
     /// </remarks>
     public string? SaveAndCheck(int k, string directory)
     {
-        models[k].Save(directory, AdapterLayout.Peft, (_, step) =>
+        models[k].SaveWithFaultHook(directory, AdapterLayout.Peft, (_, step) =>
         {
             if (step.StartsWith(AdapterFilePair.Steps.Renamed, StringComparison.Ordinal)) Thread.Sleep(2);
         });

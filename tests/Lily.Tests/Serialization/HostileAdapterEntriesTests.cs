@@ -111,7 +111,7 @@ public sealed class HostileAdapterEntriesTests : IDisposable
     [LinuxFact]
     public async Task Fifo_as_a_pending_file_named_by_a_record_is_refused_without_blocking()
     {
-        var crashed = () => Model().Save(directory, AdapterLayout.Peft, (_, step) => { if (step == "committed") throw new InvalidOperationException("crash"); });
+        var crashed = () => Model().SaveWithFaultHook(directory, AdapterLayout.Peft, (_, step) => { if (step == "committed") throw new InvalidOperationException("crash"); });
         crashed.Should().Throw<InvalidOperationException>();
         var pending = Directory.GetFiles(directory, ".adapter_model.safetensors.*.lily-pending").Single();
         MakeFifo(pending);
@@ -140,7 +140,7 @@ public sealed class HostileAdapterEntriesTests : IDisposable
     [LinuxFact]
     public void Pending_link_to_an_outside_file_with_the_right_hash_is_not_installed()
     {
-        var crashed = () => Model().Save(directory, AdapterLayout.Peft, (_, step) => { if (step == "committed") throw new InvalidOperationException("crash"); });
+        var crashed = () => Model().SaveWithFaultHook(directory, AdapterLayout.Peft, (_, step) => { if (step == "committed") throw new InvalidOperationException("crash"); });
         crashed.Should().Throw<InvalidOperationException>();
         var pending = Directory.GetFiles(directory, ".adapter_model.safetensors.*.lily-pending").Single();
         var copy = Path.Combine(outside, "copy.safetensors");

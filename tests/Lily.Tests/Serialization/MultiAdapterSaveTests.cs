@@ -45,7 +45,7 @@ public sealed class MultiAdapterSaveTests : IDisposable
         var before = Files();
         var folder = where == "default" ? directory : Path.Combine(directory, where);
 
-        var save = () => Model(2).Save(directory, AdapterLayout.Peft, (dir, s) =>
+        var save = () => Model(2).SaveWithFaultHook(directory, AdapterLayout.Peft, (dir, s) =>
         {
             if (dir == folder && s == step) throw new IOException("disk full (injected)");
         });
@@ -129,7 +129,7 @@ public sealed class MultiAdapterSaveTests : IDisposable
     public void Load_after_a_crash_past_the_commit_point_reads_the_new_pair_without_finishing_it()
     {
         Model(1).Save(directory);
-        var crashed = () => Model(2).Save(directory, AdapterLayout.Peft, (dir, step) =>
+        var crashed = () => Model(2).SaveWithFaultHook(directory, AdapterLayout.Peft, (dir, step) =>
         {
             if (dir == directory && step == "committed") throw new InvalidOperationException("crash");
         });
@@ -166,7 +166,7 @@ public sealed class MultiAdapterSaveTests : IDisposable
     {
         Model(1).Save(directory);
 
-        var save = () => Model(2).Save(directory, AdapterLayout.Peft, (dir, step) =>
+        var save = () => Model(2).SaveWithFaultHook(directory, AdapterLayout.Peft, (dir, step) =>
         {
             // Something outside the library deletes a pending file after the commit point.
             if (dir == directory && step == "committed")
