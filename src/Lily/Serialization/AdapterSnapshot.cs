@@ -17,6 +17,10 @@ namespace Lily.Serialization;
 /// it is only when no writer ran between two lock probes (then the config was edited by hand after the save).
 /// </para>
 /// <para>
+/// The two final files may be symbolic links to regular files (a Hugging Face cache snapshot is made of such links)
+/// and are read through them; pending files and the commit record never are.
+/// </para>
+/// <para>
 /// A commit record left by a crashed save (no writer holds the lock) is read through: each file the record names is
 /// read from its pending copy if that is still there, and checked against the record's length and SHA-256, which is
 /// the pair the next save's recovery will install.
@@ -111,9 +115,9 @@ internal sealed class AdapterSnapshot
 
         try
         {
-            var config = ReadRecorded(directory, recordPath, record, AdapterConfigFile.FileName, path => ReadConfigBytes(path));
+            var config = ReadRecorded(directory, recordPath, record, AdapterConfigFile.FileName, (path, final) => ReadConfigBytes(path, final));
             var weights = withWeights
-                ? ReadRecorded(directory, recordPath, record, PeftModel.WeightsFileName, path => RegularFile.ReadAllBytes(path, long.MaxValue))
+                ? ReadRecorded(directory, recordPath, record, PeftModel.WeightsFileName, (path, final) => RegularFile.ReadAllBytes(path, long.MaxValue, throughLink: final))
                 : null;
             var configPath = Path.Combine(directory, AdapterConfigFile.FileName);
             var weightsPath = Path.Combine(directory, PeftModel.WeightsFileName);
@@ -130,31 +134,33 @@ internal sealed class AdapterSnapshot
 
     // One file as the record says it will be: its pending copy while that exists, else the final file; either must
     // have the recorded length and hash. A file the record does not name is read as it is.
-    private static byte[] ReadRecorded(string directory, string recordPath, CommitRecord record, string name, Func<string, byte[]> read)
+    // read gets the path and whether it is the final file (which may be read through a link; a pending file never).
+    private static byte[] ReadRecorded(string directory, string recordPath, CommitRecord record, string name, Func<string, bool, byte[]> read)
     {
         var finalPath = Path.Combine(directory, name);
         var entry = record.Entries.FirstOrDefault(e => e.Final == name);
-        if (entry is null) return read(finalPath);
+        if (entry is null) return read(finalPath, true);
         AdapterFilePair.Verify(recordPath, directory, entry);
         var pendingPath = Path.Combine(directory, entry.Pending);
-        var bytes = read(RegularFile.KindOf(pendingPath) == RegularFile.Kind.Regular ? pendingPath : finalPath);
+        bool pending = RegularFile.KindOf(pendingPath) == RegularFile.Kind.Regular;
+        var bytes = read(pending ? pendingPath : finalPath, !pending);
         if (bytes.Length != entry.Length || CommitRecord.Sha256Of(bytes) != entry.Sha256)
             throw new IOException($"'{finalPath}' changed while the interrupted save recorded in '{recordPath}' was read through.");
         return bytes;
     }
 
-    private static byte[] ReadConfigBytes(string path)
+    private static byte[] ReadConfigBytes(string path, bool throughLink = true)
     {
         if (RegularFile.KindOf(path) == RegularFile.Kind.Missing)
             throw new FileNotFoundException($"No {AdapterConfigFile.FileName} in '{Path.GetDirectoryName(path)}'.", path);
-        return RegularFile.ReadAllBytes(path, MaxConfigBytes);
+        return RegularFile.ReadAllBytes(path, MaxConfigBytes, throughLink);
     }
 
     private static SafeTensorsReader ReadWeights(string path, string source)
     {
         if (RegularFile.KindOf(path) == RegularFile.Kind.Missing)
             throw new FileNotFoundException($"No {PeftModel.WeightsFileName} in '{Path.GetDirectoryName(path)}'.", path);
-        using var stream = RegularFile.OpenRead(path);
+        using var stream = RegularFile.OpenRead(path, throughLink: true);
         try
         {
             return SafeTensorsReader.Read(stream, source);

@@ -53,13 +53,21 @@ internal static class RegularFile
     }
 
     /// <summary>Opens <paramref name="path"/> for reading if it is a regular file and not a symbolic link.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="throughLink">
+    /// Also accept a symbolic link to a regular file and read that file (what a Hugging Face cache holds: every
+    /// snapshot file is a link into its blob store). Only for reading the final files; never for what is renamed,
+    /// hashed for a rename, or deleted.
+    /// </param>
     /// <exception cref="FileNotFoundException">Nothing is there.</exception>
-    /// <exception cref="InvalidDataException">It is a directory, a symbolic link, a FIFO, a socket or a device.</exception>
-    public static FileStream OpenRead(string path)
+    /// <exception cref="InvalidDataException">It is a directory, a symbolic link (unless allowed), a FIFO, a socket or a device.</exception>
+    public static FileStream OpenRead(string path, bool throughLink = false)
     {
         if (!UseStatx)
         {
-            RequireRegular(path, KindOf(path));
+            var kind = KindOf(path);
+            if (throughLink && kind == Kind.SymbolicLink && File.Exists(path) && !new FileInfo(path).Attributes.HasFlag(FileAttributes.Device)) kind = Kind.Regular;
+            RequireRegular(path, kind);
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         }
 
@@ -67,6 +75,8 @@ internal static class RegularFile
         for (int attempt = 0; ; attempt++)
         {
             var before = Stat(path);
+            // Through a link, the entry checked is the link's target (stat follows it); the open below follows it too.
+            if (throughLink && before?.Kind == Kind.SymbolicLink) before = Statx(AtFdCwd, path, 0);
             RequireRegular(path, before?.Kind ?? Kind.Missing);
             int fd = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
             if (fd < 0)
@@ -82,7 +92,7 @@ internal static class RegularFile
                 var opened = StatOf(fd) ?? throw new IOException($"Cannot inspect the opened file '{path}'.");
                 // Reached without a link only if the path names, now or a moment ago, this very regular file.
                 bool same(Status? s) => s is { Kind: Kind.Regular } x && x.Inode == opened.Inode && x.Device == opened.Device;
-                if (opened.Kind == Kind.Regular && (same(before) || same(Stat(path))))
+                if (opened.Kind == Kind.Regular && (same(before) || same(throughLink ? Statx(AtFdCwd, path, 0) : Stat(path))))
                 {
                     return new FileStream(handle, FileAccess.Read, bufferSize: 1);
                 }
@@ -104,9 +114,9 @@ internal static class RegularFile
 
     /// <summary>Reads the whole of a regular file, refusing one longer than <paramref name="maxLength"/> bytes.</summary>
     /// <exception cref="InvalidDataException">Not a regular file, or too long (checked before reading, and while reading).</exception>
-    public static byte[] ReadAllBytes(string path, long maxLength)
+    public static byte[] ReadAllBytes(string path, long maxLength, bool throughLink = false)
     {
-        using var stream = OpenRead(path);
+        using var stream = OpenRead(path, throughLink);
         if (stream.Length > maxLength)
         {
             throw new InvalidDataException($"'{path}' is {stream.Length} bytes; a file of this kind is at most {maxLength} bytes, so it is refused unread.");

@@ -231,4 +231,37 @@ public sealed class HostileAdapterEntriesTests : IDisposable
 
         recover.Should().Throw<InvalidDataException>().WithMessage($"The commit record '{recordPath}' is malformed: *");
     }
+
+    [LinuxFact]
+    public void Final_files_linked_into_a_blob_store_load_as_in_a_hugging_face_cache()
+    {
+        var blobs = Path.Combine(root, "blobs");
+        var snapshot = Path.Combine(root, "snapshot");
+        Directory.CreateDirectory(blobs);
+        Directory.CreateDirectory(snapshot);
+        foreach (var name in new[] { AdapterConfigFile.FileName, PeftModel.WeightsFileName })
+        {
+            File.Copy(Path.Combine(directory, name), Path.Combine(blobs, name + ".blob"));
+            File.CreateSymbolicLink(Path.Combine(snapshot, name), Path.Combine(blobs, name + ".blob"));
+        }
+
+        var peft = Model();
+        peft.LoadAdapter(snapshot, "x");
+
+        peft.AdapterNames.Should().Contain("x");
+    }
+
+    [LinuxFact]
+    public async Task Final_file_linked_to_a_fifo_is_refused_without_blocking()
+    {
+        var fifo = Path.Combine(outside, "fifo");
+        MakeFifo(fifo);
+        var config = Path.Combine(directory, AdapterConfigFile.FileName);
+        File.Delete(config);
+        File.CreateSymbolicLink(config, fifo);
+
+        var load = await Within(() => PeftModel.LoadConfig(directory));
+
+        load.Should().BeOfType<InvalidDataException>().Which.Message.Should().Contain("FIFO");
+    }
 }
