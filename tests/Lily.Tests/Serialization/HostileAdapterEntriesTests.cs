@@ -245,10 +245,15 @@ public sealed class HostileAdapterEntriesTests : IDisposable
             File.CreateSymbolicLink(Path.Combine(snapshot, name), Path.Combine(blobs, name + ".blob"));
         }
 
+        var blobBytes = Directory.GetFiles(blobs).ToDictionary(p => p, File.ReadAllBytes);
+
         var peft = Model();
         peft.LoadAdapter(snapshot, "x");
+        Model().Save(snapshot);
 
         peft.AdapterNames.Should().Contain("x");
+        foreach (var (blob, bytes) in blobBytes) File.ReadAllBytes(blob).Should().Equal(bytes, "a save never writes through a link");
+        new FileInfo(Path.Combine(snapshot, PeftModel.WeightsFileName)).LinkTarget.Should().BeNull("the save put a regular file in the link's place");
     }
 
     [LinuxFact]
