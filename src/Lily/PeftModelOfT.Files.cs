@@ -23,10 +23,21 @@ public sealed partial class PeftModel<TModel>
     /// An adapter is not applied on some layer although the model ran (see <see cref="VerifyAdaptersApplied()"/>),
     /// there is no adapter, or the adapters live on the <c>meta</c> device; nothing is written.
     /// </exception>
-    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft, bool verifyApplied = true)
+    /// <remarks>
+    /// Holds each folder's lock file (<c>.lily-lock</c>, left in place) while writing, so saves into one folder from
+    /// several threads or processes run one after the other. Every folder is checked, and every file of every adapter
+    /// written and flushed, before the first pair is replaced; a failure up to there changes nothing. Only the
+    /// commit of each folder (writing a small record, then renaming) follows, folder after folder.
+    /// </remarks>
+    /// <exception cref="IOException">A named adapter's folder is a file or a symbolic link; another writer held the folder's lock too long.</exception>
+    public void Save(string directory, AdapterLayout layout = AdapterLayout.Peft, bool verifyApplied = true) => SaveWithFaultHook(directory, layout, faultAt: null, verifyApplied);
+
+    /// <summary><see cref="Save"/> with a test hook called with (folder, step) after each step of the file protocol.</summary>
+    internal void SaveWithFaultHook(string directory, AdapterLayout layout, Action<string, string>? faultAt, bool verifyApplied = true)
     {
         ThrowIfUnloaded();
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        directory = Path.GetFullPath(directory);
         if (!Enum.IsDefined(layout)) throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown layout.");
         if (configs.Count == 0) throw new InvalidOperationException("There is no adapter to save: every adapter was deleted.");
         if (sites.SelectMany(s => s.Adapters.Values).SelectMany(l => l.AdapterParameters()).Concat(modulesToSave.SelectMany(m => m.Module.parameters()))
@@ -47,9 +58,22 @@ public sealed partial class PeftModel<TModel>
                 var copies = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
                 return (live.Select(kv => KeyValuePair.Create(kv.Key, Snapshot(kv.Value, copies))).ToList(), meta);
             });
-            return (Directory: name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
+            return new AdapterFiles.Payload(name == DefaultAdapterName ? directory : Path.Combine(directory, name), json, tensors, metadata);
         }).ToList();
-        foreach (var p in payloads) AdapterFiles.Write(p.Directory, p.json, p.tensors, p.metadata);
+        foreach (var p in payloads.Where(p => p.Directory != directory)) CheckAdapterFolder(p.Directory);
+        AdapterFiles.WriteAll(payloads, faultAt);
+    }
+
+    // A named adapter's folder must be a real folder inside the save directory: a symbolic link would send the save
+    // (and the cleanup of its leftovers) somewhere else, and a file there would fail only after other pairs changed.
+    private static void CheckAdapterFolder(string folder)
+    {
+        var kind = RegularFile.KindOf(folder);
+        if (kind is RegularFile.Kind.Missing or RegularFile.Kind.Directory) return;
+        throw new IOException(
+            $"Cannot save an adapter into '{folder}': it is {RegularFile.Describe(kind)}, not a folder" +
+            (kind == RegularFile.Kind.SymbolicLink ? " (links are not followed out of the save directory)" : "") +
+            ". Nothing was written.");
     }
 
     /// <summary>
@@ -73,13 +97,16 @@ public sealed partial class PeftModel<TModel>
             throw new InvalidOperationException("The model lives on the meta device, which holds shapes but no values, so no weights can be " +
                 "loaded into it. Load into a model on a real device (cpu, cuda); the model is unchanged.");
         }
-        var config = AdapterFiles.ReadConfig(directory, logger) with { InferenceMode = !isTrainable };
-        var file = AdapterFiles.ReadWeights(directory);
+        // The name is checked before anything on disk is read.
+        ValidateName(adapterName);
+        if (configs.ContainsKey(adapterName)) throw new ArgumentException($"The model already has an adapter named '{adapterName}'.", nameof(adapterName));
+        var (read, file) = AdapterFiles.Read(directory, logger);
+        var config = read with { InferenceMode = !isTrainable };
         try
         {
             AddAdapterCore(adapterName, config, attachment, plan => UnsharedIfCopiesDiffer(plan, config, file, adapterName));
         }
-        catch (ArgumentException e) when (e.ParamName is "config" or "model")
+        catch (ArgumentException e) when (e.ParamName is "config" or "model" || e is PathPatternException)
         {
             // The config came from the file, so a config that does not fit the model is a file that does not fit it.
             var configPath = Path.Combine(directory, AdapterConfigFile.FileName);

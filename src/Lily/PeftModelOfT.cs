@@ -367,9 +367,17 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         if (unloaded) throw new InvalidOperationException("The adapters were unloaded from this model; create a new PeftModel to adapt it again.");
     }
 
+    /// <summary>
+    /// The longest adapter name: it becomes a folder name, and the files the save protocol writes inside need room
+    /// under the usual 255-byte limit of a name.
+    /// </summary>
+    public const int MaxAdapterNameLength = 100;
+
     private static void ValidateName(string adapterName)
     {
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        if (adapterName.Length > MaxAdapterNameLength)
+            throw new ArgumentException($"Adapter name '{adapterName[..20]}…' is {adapterName.Length} characters; at most {MaxAdapterNameLength} are allowed (it becomes a folder name).", nameof(adapterName));
         if (!adapterName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
             throw new ArgumentException($"Adapter name '{adapterName}' may hold only letters, digits, '_' and '-' (it becomes a module name and a folder name).", nameof(adapterName));
     }

@@ -11,29 +11,33 @@ internal sealed class TargetModuleMatcher
 {
     private readonly IReadOnlyList<string>? names;
     private readonly Regex? regex;
+    private readonly string? pattern;
     private readonly string field;
+    private readonly MatchBudget budget;
 
-    private TargetModuleMatcher(IReadOnlyList<string>? names, Regex? regex, string field)
+    private TargetModuleMatcher(IReadOnlyList<string>? names, string? pattern, string field, MatchBudget? budget)
     {
         this.names = names;
-        this.regex = regex;
+        this.pattern = pattern;
+        regex = pattern is null ? null : PathPattern.CompileFullMatch(pattern, field);
         this.field = field;
+        this.budget = budget ?? new MatchBudget();
     }
 
     /// <summary>A matcher for a list of names (or a suffix of a path).</summary>
-    public static TargetModuleMatcher ForNames(IReadOnlyList<string> names, string field = nameof(PeftConfig.TargetModules)) => new(names, null, field);
+    public static TargetModuleMatcher ForNames(IReadOnlyList<string> names, string field = nameof(PeftConfig.TargetModules)) => new(names, null, field, null);
 
-    /// <summary>A matcher for a regular expression over the full path.</summary>
-    public static TargetModuleMatcher ForRegex(string pattern, string field = nameof(PeftConfig.TargetModulesRegex)) =>
-        new(null, PathPattern.CompileFullMatch(pattern, field), field);
+    /// <summary>A matcher for a regular expression over the full path; its matches are charged to <paramref name="budget"/>.</summary>
+    public static TargetModuleMatcher ForRegex(string pattern, string field = nameof(PeftConfig.TargetModulesRegex), MatchBudget? budget = null) =>
+        new(null, pattern, field, budget);
 
     /// <summary>The matcher for a config's target modules.</summary>
-    public static TargetModuleMatcher ForTargets(PeftConfig config) =>
-        config.TargetModulesRegex is { Length: > 0 } pattern ? ForRegex(pattern) : ForNames(config.TargetModules ?? []);
+    public static TargetModuleMatcher ForTargets(PeftConfig config, MatchBudget? budget = null) =>
+        config.TargetModulesRegex is { Length: > 0 } pattern ? ForRegex(pattern, budget: budget) : ForNames(config.TargetModules ?? []);
 
     /// <summary>The matcher for a config's excluded modules, or null when nothing is excluded.</summary>
-    public static TargetModuleMatcher? ForExclusions(PeftConfig config) =>
-        config.ExcludeModulesRegex is { Length: > 0 } pattern ? ForRegex(pattern, nameof(PeftConfig.ExcludeModulesRegex))
+    public static TargetModuleMatcher? ForExclusions(PeftConfig config, MatchBudget? budget = null) =>
+        config.ExcludeModulesRegex is { Length: > 0 } pattern ? ForRegex(pattern, nameof(PeftConfig.ExcludeModulesRegex), budget)
         : config.ExcludeModules is { Count: > 0 } names ? ForNames(names, nameof(PeftConfig.ExcludeModules))
         : null;
 
@@ -46,13 +50,10 @@ internal sealed class TargetModuleMatcher
     /// </summary>
     public string? MatchedEntry(string path)
     {
-        if (regex is not null) return PathPattern.IsFullMatch(regex, path, field) ? Pattern : null;
+        if (regex is not null) return PathPattern.IsFullMatch(regex, path, field, budget) ? pattern : null;
         return names!.LastOrDefault(name => path == name || path.EndsWith("." + name, StringComparison.Ordinal));
     }
 
-    // The user's pattern, without the anchors added to make it a full match.
-    private string Pattern => regex!.ToString()[4..^2];
-
     /// <inheritdoc />
-    public override string ToString() => regex is not null ? $"regex {Pattern}" : $"[{string.Join(", ", names!)}]";
+    public override string ToString() => regex is not null ? $"regex {pattern}" : $"[{string.Join(", ", names!)}]";
 }

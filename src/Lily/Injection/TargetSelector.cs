@@ -64,8 +64,9 @@ internal static class TargetSelector
     /// </summary>
     public static List<(ModuleTree.Node Node, string Entry)> Matches(List<ModuleTree.Node> modules, PeftConfig config)
     {
-        var exclude = TargetModuleMatcher.ForExclusions(config);
-        var layerIndex = LayerIndexRule(config);
+        var budget = new MatchBudget();    // one time budget for every match of this config
+        var exclude = TargetModuleMatcher.ForExclusions(config, budget);
+        var layerIndex = LayerIndexRule(config, budget);
         var candidates = new List<(ModuleTree.Node Node, string Entry)>();
         if (IsAllLinear(config))
         {
@@ -76,7 +77,7 @@ internal static class TargetSelector
         }
         else
         {
-            var matcher = TargetModuleMatcher.ForTargets(config);
+            var matcher = TargetModuleMatcher.ForTargets(config, budget);
             foreach (var node in modules)
             {
                 if (node.Parent is not null && matcher.MatchedEntry(node.Path) is string entry) candidates.Add((node, entry));
@@ -123,18 +124,20 @@ internal static class TargetSelector
     // PEFT's layers_to_transform: the layer index is the number after ".<pattern>." (the first pattern
     // that matches, non-greedy prefix required), or without a pattern the FIRST number after a ".name."
     // (PEFT PR #3318: in model.layers.1.mlp.experts.0.up_proj the layer is 1, not the expert 0).
-    private static Func<string, bool>? LayerIndexRule(PeftConfig config)
+    private static Func<string, bool>? LayerIndexRule(PeftConfig config, MatchBudget budget)
     {
         if (config.LayersToTransform is not { Count: > 0 } layers) return null;
         var wanted = layers.ToHashSet();
+        const string field = nameof(PeftConfig.LayersPattern);
+        // The user's pattern is checked and wrapped (a group of its own) by PathPattern before it is embedded.
         var patterns = config.LayersPattern is { Count: > 0 } names
-            ? names.Select(p => new Regex($@"^.*?\.{p}\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))).ToList()
-            : [new Regex(@"^.*?\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(200))];
+            ? names.Select(p => PathPattern.CompileEmbedded(p, field, part => $@"^.*?\.{part}\.(\d+)\.")).ToList()
+            : [new Regex(@"^.*?\.[^.]*\.(\d+)\.", RegexOptions.CultureInvariant, PathPattern.MatchTimeout)];
         return path =>
         {
             foreach (var pattern in patterns)
             {
-                var match = pattern.Match(path);
+                var match = budget.Run(() => pattern.Match(path), field, path);
                 if (match.Success) return int.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && wanted.Contains(index);
             }
             return false;

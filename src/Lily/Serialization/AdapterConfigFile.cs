@@ -42,6 +42,7 @@ public static class AdapterConfigFile
     }
 
     /// <summary>Reads a config written by PEFT or by <see cref="ToJson"/>, and validates it.</summary>
+    /// <remarks>A key given twice keeps its last value, as in Python (PEFT reads such a file the same way).</remarks>
     /// <param name="json">The file's text.</param>
     /// <param name="source">The file's name, for messages.</param>
     /// <param name="logger">Receives one debug line listing the fields this library does not know (they are ignored).</param>
@@ -51,11 +52,17 @@ public static class AdapterConfigFile
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{source}: the top level is not a JSON object.");
+            using var document = JsonDocument.Parse(json);
+            root = ToNode(document.RootElement) as JsonObject ?? throw new InvalidDataException($"{source}: the top level is not a JSON object.");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{source}: not valid JSON ({e.Message}).", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json's error for a string escape that is not valid UTF-16, such as a lone "\ud800".
+            throw new InvalidDataException($"{source}: holds text that is not valid Unicode ({e.Message}).", e);
         }
         var f = new ConfigFieldReader(root, source);
         string peftType = f.String("peft_type") ?? throw new InvalidDataException($"{source}: 'peft_type' is missing.");
@@ -76,6 +83,31 @@ public static class AdapterConfigFile
             throw new InvalidDataException($"{source}: {e.Message}", e);
         }
         return config;
+    }
+
+    /// <summary>
+    /// The element as a node, every string decoded now (so invalid text fails here). A key given twice keeps its
+    /// last value at the place of its first, as Python's <c>json.load</c> (which PEFT uses) reads it.
+    /// </summary>
+    private static JsonNode? ToNode(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var obj = new JsonObject();
+                foreach (var property in element.EnumerateObject()) obj[property.Name] = ToNode(property.Value);
+                return obj;
+            case JsonValueKind.Array:
+                return new JsonArray(element.EnumerateArray().Select(ToNode).ToArray());
+            case JsonValueKind.String:
+                return JsonValue.Create(element.GetString());
+            case JsonValueKind.Null:
+                return null;
+            case JsonValueKind.True or JsonValueKind.False:
+                return JsonValue.Create(element.GetBoolean());
+            default:
+                return JsonValue.Create(element.Clone());    // a number, kept as written; the clone outlives the document
+        }
     }
 
     private static PeftConfig ReadShared(ConfigFieldReader f, PeftConfig config)

@@ -19,8 +19,9 @@ namespace Lily.Serialization;
 /// </para>
 /// <para>
 /// Only the named files, the pending files and the record are touched: other files and sub-directories (for example
-/// other adapters in sub-folders) are left alone. One writer per directory at a time: a second writer's
-/// <see cref="Recover"/> would delete the first one's pending files.
+/// other adapters in sub-folders) are left alone. Writers (and recovery) hold the directory's
+/// <see cref="DirectoryLock"/>, so there is one at a time; readers take no lock and change nothing (see
+/// <see cref="AdapterSnapshot"/>).
 /// </para>
 /// </remarks>
 internal static class AdapterFilePair
@@ -41,69 +42,137 @@ internal static class AdapterFilePair
         public const string RecordDeleted = "record-deleted";
     }
 
+    /// <summary>The files to replace together in one directory.</summary>
+    /// <param name="Directory">An existing directory.</param>
+    /// <param name="Files">The files to write, with distinct plain names, in the order they are renamed into place.</param>
+    internal sealed record Target(string Directory, IReadOnlyList<PendingFile> Files);
+
     /// <summary>Replaces <paramref name="files"/> in <paramref name="directory"/> together, recovering any interrupted write first.</summary>
     /// <param name="directory">An existing directory.</param>
-    /// <param name="files">The files to write, with distinct plain names.</param>
+    /// <param name="files">The files to write, with distinct plain names, in the order they are renamed into place.</param>
     /// <param name="faultAt">
     /// Test hook, called after each step with its name (see <see cref="Steps"/>: <c>temp-written:&lt;file&gt;</c>,
     /// <c>committed</c>, <c>renamed:&lt;file&gt;</c>, <c>record-deleted</c>), so a test can throw there as a crash would stop.
     /// </param>
     /// <exception cref="ArgumentException">A name is not a plain file name, is repeated, or is reserved by the protocol.</exception>
     /// <exception cref="InvalidDataException">An earlier interrupted write cannot be recovered; nothing is changed.</exception>
+    /// <exception cref="IOException">Another writer holds the directory's lock too long, or a pending file vanished.</exception>
     /// <remarks>
-    /// A failure before the commit point (for example from a content callback) deletes the pending files and leaves
-    /// the previous files as they were. A failure after it leaves the commit record, and the next
-    /// <see cref="Recover"/> (run by every <see cref="Write"/> and before loading) completes the write.
+    /// Holds the directory's <see cref="DirectoryLock"/> throughout. A failure before the commit point (for example
+    /// from a content callback) deletes the pending files and leaves the previous files as they were. A failure after
+    /// it leaves the commit record, and the next <see cref="Recover"/> (run by every <see cref="Write"/>) completes it.
     /// </remarks>
-    public static void Write(string directory, IReadOnlyList<PendingFile> files, Action<string>? faultAt = null)
+    public static void Write(string directory, IReadOnlyList<PendingFile> files, Action<string>? faultAt = null) =>
+        WriteAll([new Target(directory, files)], faultAt is null ? null : (_, step) => faultAt(step));
+
+    /// <summary>
+    /// Replaces the files of several directories (an adapter and its siblings in sub-folders): every directory is
+    /// locked, recovered and checked, and every pending file of every directory is written and flushed, before the
+    /// first commit point. So a failure while producing or writing content changes no directory at all.
+    /// </summary>
+    /// <param name="targets">Distinct directories, each with its files; committed in this order.</param>
+    /// <param name="faultAt">Test hook: the directory (full path) and the step, as for <see cref="Write"/>.</param>
+    /// <remarks>
+    /// The directories are then committed one after the other. Only writing one small commit record per directory
+    /// remains between the first commit point and the last, and a failure there (a disk that fills up at that moment,
+    /// a crash) leaves the earlier directories new and the later ones old, each of them whole.
+    /// </remarks>
+    public static void WriteAll(IReadOnlyList<Target> targets, Action<string, string>? faultAt = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        ArgumentNullException.ThrowIfNull(files);
-        directory = Path.GetFullPath(directory);
-        CheckNames(directory, files);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (targets.Count == 0) throw new ArgumentException("There must be at least one directory to write.", nameof(targets));
+        var full = targets.Select(t =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(t.Directory);
+            var directory = Path.GetFullPath(t.Directory);
+            CheckNames(directory, t.Files);
+            return t with { Directory = directory };
+        }).ToList();
+        if (full.Select(t => t.Directory).Distinct().Count() != full.Count)
+            throw new ArgumentException("A directory is listed twice.", nameof(targets));
 
-        Recover(directory);
-
-        var recordPath = Path.Combine(directory, CommitRecord.FileName);
-        var pendingPaths = new List<string>();
-        var entries = new List<CommitRecord.Entry>();
-        var record = new CommitRecord(entries);
+        var locks = new List<DirectoryLock>();
         try
         {
-            foreach (var file in files)
+            foreach (var t in full) locks.Add(DirectoryLock.Acquire(t.Directory));
+            foreach (var t in full) RecoverLocked(t.Directory);
+            var prepared = new List<(string Directory, CommitRecord Record)>();
+            try
             {
-                var pendingPath = AtomicFile.TempPathFor(directory, file.FileName, CommitRecord.PendingExtension);
-                pendingPaths.Add(pendingPath);
+                foreach (var t in full) prepared.Add((t.Directory, WritePending(t, step => faultAt?.Invoke(t.Directory, step))));
+            }
+            catch
+            {
+                foreach (var p in prepared) DeletePending(p.Directory, p.Record);
+                throw;
+            }
+
+            for (int i = 0; i < prepared.Count; i++)
+            {
+                var (directory, record) = prepared[i];
+                var recordPath = Path.Combine(directory, CommitRecord.FileName);
+                try
+                {
+                    // The record's own write flushes the directory, which also makes the pending files' entries
+                    // durable before (or with) the record that names them.
+                    record.Write(recordPath);
+                }
+                catch
+                {
+                    // If the record got into place despite the failure (say, flushing the directory failed after the
+                    // rename) the write is committed and its pending files must stay for recovery.
+                    int first = File.Exists(recordPath) ? i + 1 : i;
+                    foreach (var (d, r) in prepared.Skip(first)) DeletePending(d, r);
+                    throw;
+                }
+
+                faultAt?.Invoke(directory, Steps.Committed);
+                Complete(directory, recordPath, record, step => faultAt?.Invoke(directory, step), recovering: false);
+            }
+        }
+        finally
+        {
+            for (int i = locks.Count - 1; i >= 0; i--) locks[i].Dispose();
+        }
+    }
+
+    // Step 1 for one directory: every pending file written, flushed and measured. On failure, deletes its own.
+    private static CommitRecord WritePending(Target target, Action<string> faultAt)
+    {
+        var entries = new List<CommitRecord.Entry>();
+        var record = new CommitRecord(entries);
+        var written = new List<string>();
+        try
+        {
+            foreach (var file in target.Files)
+            {
+                var pendingPath = AtomicFile.TempPathFor(target.Directory, file.FileName, CommitRecord.PendingExtension);
+                written.Add(pendingPath);
                 AtomicFile.WriteNew(pendingPath, file.WriteContent);
                 // Measured from disk, not while writing: the callback may seek, and this is what recovery will check.
                 var (length, sha256) = CommitRecord.Measure(pendingPath);
                 entries.Add(new CommitRecord.Entry(Path.GetFileName(pendingPath), file.FileName, length, sha256));
-                faultAt?.Invoke($"{Steps.TempWritten}:{file.FileName}");
+                faultAt($"{Steps.TempWritten}:{file.FileName}");
             }
-
-            // The record's own write flushes the directory, which also makes the pending files' entries durable
-            // before (or with) the record that names them.
-            record.Write(recordPath);
         }
         catch
         {
-            // If the record got into place despite the failure (say, flushing the directory failed after the rename)
-            // the write is committed and the pending files must stay for recovery.
-            if (!File.Exists(recordPath))
-            {
-                foreach (var path in pendingPaths) AtomicFile.TryDelete(path);
-            }
-
+            foreach (var path in written) AtomicFile.TryDelete(path);
             throw;
         }
 
-        faultAt?.Invoke(Steps.Committed);
-        Complete(directory, recordPath, record, faultAt);
+        return record;
+    }
+
+    private static void DeletePending(string directory, CommitRecord record)
+    {
+        foreach (var entry in record.Entries) AtomicFile.TryDelete(Path.Combine(directory, entry.Pending));
     }
 
     /// <summary>
     /// Finishes or undoes a <see cref="Write"/> that was interrupted in <paramref name="directory"/>: rolls forward if
     /// a commit record is there, otherwise deletes leftover pending files. Does nothing if there is nothing to do.
+    /// Takes the directory's lock, so it never runs beside a writer.
     /// </summary>
     /// <param name="directory">The directory; if it does not exist there is nothing to recover.</param>
     /// <exception cref="InvalidDataException">
@@ -116,16 +185,22 @@ internal static class AdapterFilePair
         ArgumentException.ThrowIfNullOrEmpty(directory);
         directory = Path.GetFullPath(directory);
         if (!Directory.Exists(directory)) return;
+        using var held = DirectoryLock.Acquire(directory);
+        RecoverLocked(directory);
+    }
 
+    private static void RecoverLocked(string directory)
+    {
         var recordPath = Path.Combine(directory, CommitRecord.FileName);
-        if (File.Exists(recordPath))
+        if (RegularFile.KindOf(recordPath) != RegularFile.Kind.Missing)
         {
             var record = CommitRecord.Read(recordPath);
             foreach (var entry in record.Entries) Verify(recordPath, directory, entry);
-            Complete(directory, recordPath, record, faultAt: null);
+            Complete(directory, recordPath, record, faultAt: null, recovering: true);
         }
 
-        // With no record (or once it is completed) any pending file is from a write that never committed.
+        // With no record (or once it is completed) any pending file is from a write that never committed: no other
+        // writer can be at work, since this one holds the lock. Deleting a symbolic link deletes the link only.
         bool deleted = false;
         foreach (var path in Directory.EnumerateFiles(directory))
         {
@@ -140,14 +215,24 @@ internal static class AdapterFilePair
         if (deleted) DirectorySync.Flush(directory);
     }
 
-    // Steps 3 and 4, shared by Write and the roll forward of Recover. Entries whose pending file is gone were renamed
-    // before an interruption (Recover has checked their final files).
-    private static void Complete(string directory, string recordPath, CommitRecord record, Action<string>? faultAt)
+    // Steps 3 and 4, shared by Write and the roll forward of Recover. When recovering, entries whose pending file is
+    // gone were renamed before an interruption (Verify has checked their final files); when writing, a missing
+    // pending file means something else changed the directory, and the save must not report success.
+    private static void Complete(string directory, string recordPath, CommitRecord record, Action<string>? faultAt, bool recovering)
     {
         foreach (var entry in record.Entries)
         {
             var pendingPath = Path.Combine(directory, entry.Pending);
-            if (!File.Exists(pendingPath)) continue;
+            var kind = RegularFile.KindOf(pendingPath);
+            if (kind == RegularFile.Kind.Missing && recovering) continue;
+            if (kind != RegularFile.Kind.Regular)
+            {
+                throw new IOException(
+                    $"The save into '{directory}' lost its pending file '{pendingPath}' for '{entry.Final}' (it is now " +
+                    $"{RegularFile.Describe(kind)}): something outside this library changed the directory during the save. " +
+                    $"The commit record '{recordPath}' is kept; the next save or load reports what to do.");
+            }
+
             File.Move(pendingPath, Path.Combine(directory, entry.Final), overwrite: true);
             faultAt?.Invoke($"{Steps.Renamed}:{entry.Final}");
         }
@@ -161,12 +246,21 @@ internal static class AdapterFilePair
 
     // A committed entry can be completed if its pending file is intact, or if it was already renamed and the final
     // file is the recorded one. Anything else means the files changed behind the protocol's back.
-    private static void Verify(string recordPath, string directory, CommitRecord.Entry entry)
+    internal static void Verify(string recordPath, string directory, CommitRecord.Entry entry)
     {
         var pendingPath = Path.Combine(directory, entry.Pending);
         var finalPath = Path.Combine(directory, entry.Final);
         string expected = $"{entry.Length} bytes with SHA-256 {entry.Sha256}";
-        if (File.Exists(pendingPath))
+        // Never followed, never hashed: a symbolic link (to a file with the right hash, say) is not the file written.
+        var pendingKind = RegularFile.KindOf(pendingPath);
+        if (pendingKind is not (RegularFile.Kind.Missing or RegularFile.Kind.Regular))
+        {
+            throw new InvalidDataException(
+                $"Cannot complete the interrupted save recorded in '{recordPath}': the pending file '{pendingPath}' is " +
+                $"{RegularFile.Describe(pendingKind)}, not the regular file the save wrote. Nothing was renamed.");
+        }
+
+        if (pendingKind == RegularFile.Kind.Regular)
         {
             var (length, sha256) = CommitRecord.Measure(pendingPath);
             if (length != entry.Length || sha256 != entry.Sha256)
@@ -181,7 +275,15 @@ internal static class AdapterFilePair
             return;
         }
 
-        var actual = File.Exists(finalPath) ? CommitRecord.Measure(finalPath) : default((long Length, string Sha256)?);
+        var finalKind = RegularFile.KindOf(finalPath);
+        if (finalKind is not (RegularFile.Kind.Missing or RegularFile.Kind.Regular))
+        {
+            throw new InvalidDataException(
+                $"Cannot complete the interrupted save recorded in '{recordPath}': '{finalPath}' is " +
+                $"{RegularFile.Describe(finalKind)}, not a regular file. Nothing was renamed.");
+        }
+
+        var actual = finalKind == RegularFile.Kind.Regular ? CommitRecord.Measure(finalPath) : default((long Length, string Sha256)?);
         if (actual is not { } found || found.Length != entry.Length || found.Sha256 != entry.Sha256)
         {
             var what = actual is { } f ? $"is {f.Length} bytes with SHA-256 {f.Sha256}" : "does not exist";
@@ -203,7 +305,7 @@ internal static class AdapterFilePair
             var name = file.FileName;
             if (name is null || !CommitRecord.IsPlainFileName(name))
                 throw new ArgumentException($"'{name}' is not a plain file name inside the directory.", nameof(files));
-            if (name == CommitRecord.FileName || CommitRecord.IsPendingName(name) || CommitRecord.IsRecordTempName(name))
+            if (name is CommitRecord.FileName or DirectoryLock.FileName || CommitRecord.IsPendingName(name) || CommitRecord.IsRecordTempName(name))
                 throw new ArgumentException($"'{name}' is reserved for the save protocol's own files.", nameof(files));
             if (!names.Add(name))
                 throw new ArgumentException($"'{name}' is listed twice (names are compared ignoring case).", nameof(files));

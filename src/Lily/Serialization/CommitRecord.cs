@@ -18,6 +18,15 @@ internal sealed partial class CommitRecord
 
     private const string Format = "lily-commit/1";
 
+    /// <summary>Largest record read: a real one is a few hundred bytes; anything bigger is refused unread.</summary>
+    internal const int MaxBytes = 64 * 1024;
+
+    /// <summary>Most entries a record may list (a save writes two files).</summary>
+    internal const int MaxEntries = 16;
+
+    /// <summary>Longest name, in UTF-8 bytes, that a record may hold (the usual file-system limit).</summary>
+    internal const int MaxNameBytes = 255;
+
     /// <summary>One file to move into place.</summary>
     /// <param name="Pending">The temporary file's name.</param>
     /// <param name="Final">The name it is renamed to.</param>
@@ -38,12 +47,18 @@ internal sealed partial class CommitRecord
         name.StartsWith("." + FileName + ".", StringComparison.Ordinal) && name.EndsWith(AtomicFile.TempExtension, StringComparison.Ordinal);
 
     /// <summary>The length and lower-case hexadecimal SHA-256 of a file, as it is on disk.</summary>
+    /// <exception cref="InvalidDataException">The path is not a regular file (a symbolic link, a FIFO, ...): it is not hashed.</exception>
     public static (long Length, string Sha256) Measure(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        using var stream = RegularFile.OpenRead(path);
         var hash = SHA256.HashData(stream);
-        return (stream.Length, Convert.ToHexString(hash).ToLowerInvariant());
+        return (stream.Length, Hex(hash));
     }
+
+    /// <summary>The lower-case hexadecimal SHA-256 of <paramref name="bytes"/>.</summary>
+    public static string Sha256Of(ReadOnlySpan<byte> bytes) => Hex(SHA256.HashData(bytes));
+
+    private static string Hex(byte[] hash) => Convert.ToHexString(hash).ToLowerInvariant();
 
     /// <summary>Writes the record atomically (temporary file, flush, rename, directory flush): the commit point.</summary>
     public void Write(string path) => AtomicFile.Write(path, stream =>
@@ -70,22 +85,36 @@ internal sealed partial class CommitRecord
     /// <exception cref="InvalidDataException">The record is malformed; the message names the file and the problem.</exception>
     public static CommitRecord Read(string path)
     {
+        byte[] bytes;
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            bytes = RegularFile.ReadAllBytes(path, MaxBytes);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Malformed(path, e.Message, e);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw Malformed(path, "it is not a JSON object");
             if (!root.TryGetProperty("format", out var format) || format.ValueKind != JsonValueKind.String || format.GetString() != Format)
                 throw Malformed(path, $"its \"format\" is not \"{Format}\"");
             if (!root.TryGetProperty("files", out var files) || files.ValueKind != JsonValueKind.Array || files.GetArrayLength() == 0)
                 throw Malformed(path, "\"files\" is not a non-empty array");
+            if (files.GetArrayLength() > MaxEntries) throw Malformed(path, $"\"files\" lists {files.GetArrayLength()} entries, more than {MaxEntries}");
 
             var entries = new List<Entry>();
             var finals = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var pendings = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var file in files.EnumerateArray())
             {
                 var entry = ReadEntry(path, file, entries.Count);
                 if (!finals.Add(entry.Final)) throw Malformed(path, $"it names the final file '{entry.Final}' twice");
+                // Two entries for one pending file would "complete" the second by the first's rename.
+                if (!pendings.Add(entry.Pending)) throw Malformed(path, $"it names the pending file '{entry.Pending}' twice");
                 entries.Add(entry);
             }
 
@@ -95,25 +124,36 @@ internal sealed partial class CommitRecord
         {
             throw Malformed(path, $"it is not valid JSON ({e.Message})", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // What System.Text.Json throws for a string that is not valid UTF-8 or holds a lone surrogate escape.
+            throw Malformed(path, $"it holds text that is not valid Unicode ({e.Message})", e);
+        }
     }
 
     private static Entry ReadEntry(string path, JsonElement file, int index)
     {
         var where = $"files[{index}]";
         if (file.ValueKind != JsonValueKind.Object) throw Malformed(path, $"{where} is not an object");
-        string Text(string name) =>
-            file.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } text
-                ? text
-                : throw Malformed(path, $"{where}.{name} is not a non-empty string");
+        string Text(string name)
+        {
+            if (!file.TryGetProperty(name, out var value) || value.ValueKind != JsonValueKind.String || value.GetString() is not { Length: > 0 } text)
+                throw Malformed(path, $"{where}.{name} is not a non-empty string");
+            // Checked before the name is used or echoed: a hostile record must not cost memory or flood a message.
+            if (System.Text.Encoding.UTF8.GetByteCount(text) > MaxNameBytes)
+                throw Malformed(path, $"{where}.{name} is longer than {MaxNameBytes} bytes");
+            return text;
+        }
 
         var pending = Text("pending");
         var final = Text("final");
         var sha = Text("sha256");
         // The names come from disk: a hostile or damaged record must not move files outside the directory.
         if (!IsPlainFileName(pending) || !IsPendingName(pending)) throw Malformed(path, $"{where}.pending '{pending}' is not a pending file name");
-        if (!IsPlainFileName(final) || final == FileName) throw Malformed(path, $"{where}.final '{final}' is not a plain file name");
+        if (!IsPlainFileName(final) || final is FileName or DirectoryLock.FileName) throw Malformed(path, $"{where}.final '{final}' is not a plain file name");
         if (!Sha256Hex().IsMatch(sha)) throw Malformed(path, $"{where}.sha256 is not 64 lower-case hexadecimal digits");
-        if (!file.TryGetProperty("length", out var lengthElement) || !lengthElement.TryGetInt64(out var length) || length < 0)
+        if (!file.TryGetProperty("length", out var lengthElement) || lengthElement.ValueKind != JsonValueKind.Number
+            || !lengthElement.TryGetInt64(out var length) || length < 0)
             throw Malformed(path, $"{where}.length is not a non-negative integer");
         return new Entry(pending, final, length, sha);
     }

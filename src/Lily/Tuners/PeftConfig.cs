@@ -183,6 +183,8 @@ public abstract record PeftConfig
             // PEFT: "When `layers_pattern` is specified, `layers_to_transform` must also be specified."
             Require(LayersToTransform is not null, nameof(LayersPattern), "is set without LayersToTransform; PEFT requires both (the pattern only says where the layer index is).");
             ValidateNames(LayersPattern, nameof(LayersPattern));
+            // Each entry is a regular expression inside the one PEFT builds (see TargetSelector): checked now.
+            foreach (var pattern in LayersPattern) _ = PathPattern.CompileEmbedded(pattern, nameof(LayersPattern), part => part);
         }
         if (!string.IsNullOrEmpty(TargetModulesRegex))
         {

@@ -12,6 +12,7 @@ public sealed class AdapterFilePairTests : IDisposable
     private const string Config = "adapter_config.json";
     private const string Weights = "adapter_model.safetensors";
     private const string Record = ".lily-commit.json";
+    private const string Lock = ".lily-lock";
 
     private static readonly byte[] OldConfig = Encoding.UTF8.GetBytes("{\"r\": 2}");
     private static readonly byte[] OldWeights = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -73,6 +74,7 @@ public sealed class AdapterFilePairTests : IDisposable
         foreach (var (path, bytes) in Bystanders) File.ReadAllBytes(Path.Combine(dir, path)).Should().Equal(bytes, because);
         Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories)
             .Select(p => Path.GetRelativePath(dir, p))
+            .Where(p => p != Lock)    // the writers' lock file stays, empty but for a counter
             .Should().BeEquivalentTo(Bystanders.Select(b => b.Path).Concat([Config, Weights, "other"]), because + ": no pending or record file may remain");
     }
 
@@ -82,7 +84,8 @@ public sealed class AdapterFilePairTests : IDisposable
         foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
             Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
         Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        // The lock file is not copied: a crash releases the lock, and the copy stands for the directory afterwards.
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != Lock))
             File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
     }
 
@@ -157,7 +160,7 @@ public sealed class AdapterFilePairTests : IDisposable
 
         AdapterFilePair.Write(empty, Pair(NewConfig, NewWeights));
 
-        Directory.GetFileSystemEntries(empty).Select(Path.GetFileName).Should().BeEquivalentTo([Config, Weights]);
+        Directory.GetFileSystemEntries(empty).Select(Path.GetFileName).Should().BeEquivalentTo([Config, Weights, Lock]);
         File.ReadAllBytes(Path.Combine(empty, Weights)).Should().Equal(NewWeights);
     }
 
@@ -205,7 +208,7 @@ public sealed class AdapterFilePairTests : IDisposable
         var recover = () => AdapterFilePair.Recover(crash);
 
         recover.Should().Throw<InvalidDataException>().WithMessage($"*'{pendingWeights}'*SHA-256*Nothing was renamed*");
-        Directory.GetFiles(crash).Order().Should().Equal(before, "no pending file may be renamed, and the record stays");
+        Directory.GetFiles(crash).Where(f => Path.GetFileName(f) != Lock).Order().Should().Equal(before, "no pending file may be renamed, and the record stays");
         File.ReadAllBytes(Path.Combine(crash, Config)).Should().Equal(OldConfig, "the intact config must not be moved in without its weights");
         File.ReadAllBytes(Path.Combine(crash, Weights)).Should().Equal(OldWeights);
     }

@@ -194,7 +194,9 @@ public sealed class AdapterSaveLoadTests : IDisposable
             entry.Shape.Should().Equal(expected[entry.Name], entry.Name);
             entry.DType.Should().Be(SafeTensorsDType.F32);
         }
-        file.Metadata.Should().Equal(new Dictionary<string, string> { ["format"] = "pt" }, "PEFT's files carry only the format");
+        var configHash = System.Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(ConfigPath(directory)))).ToLowerInvariant();
+        file.Metadata.Should().Equal(new Dictionary<string, string> { ["format"] = "pt", ["lily.config_sha256"] = configHash },
+            "PEFT's files carry only the format; ours add the hash of the config saved with them");
 
         // The copies of a shared tensor hold the same values.
         file["base_model.model.layers.1.q_proj.lily_A.weight"].Data.ToArray().Should().Equal(file["base_model.model.layers.0.q_proj.lily_A.weight"].Data.ToArray());
