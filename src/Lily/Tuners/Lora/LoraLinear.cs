@@ -82,6 +82,9 @@ public sealed class LoraLinear : AdapterLinear
     /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
 
+    /// <summary>LoRA's own factors: <c>lora_B.weight</c>, <c>lora_A.weight</c> and the scaling.</summary>
+    public override LowRankUpdate? UpdateFactors() => new(lora_B.weight!, lora_A.weight!, Scaling);
+
     /// <inheritdoc />
     protected override Tensor MergeDelta() => DeltaWeight();
 }
