@@ -213,6 +213,22 @@ public sealed class CLoraTests : IDisposable
     }
 
     [Fact]
+    public void Exported_as_a_PEFT_LoRA_of_rank_p_times_r_it_computes_the_same_outputs()
+    {
+        var x = randn(2, 3, Dim);
+        var peft = PeftModel.Create(BaseModel(13), Config());
+        var expected = peft.Model.call(x);
+        var exportDir = Path.Combine(directory, "as-lora");
+
+        var config = peft.ExportAsLora(exportDir);
+
+        config.R.Should().Be(P * R);
+        var lora = PeftModel.Load(BaseModel(13), exportDir);
+        lora.Config.Should().BeOfType<LoraConfig>();
+        lora.Model.call(x).allclose(expected, rtol: 1e-5, atol: 1e-5).Should().BeTrue();
+    }
+
+    [Fact]
     public void Named_adapters_get_their_own_bases_and_switch()
     {
         var x = randn(2, Dim);
