@@ -21,6 +21,6 @@ public sealed record SweepOptions
     /// <summary>The budget (LoRA rank) whose first-seed layers go into the effective-rank and routing plots.</summary>
     public int AnalysisRank { get; init; } = 4;
 
-    /// <summary>The smoke-test preset: two budgets of the first variant (about a minute with <see cref="SampleOptions.Quick"/>).</summary>
+    /// <summary>The smoke-test preset: two budgets of the first variant, every method (one to two minutes with <see cref="SampleOptions.Quick"/>).</summary>
     public SweepOptions Quick() => this with { Variants = [Variants[0]], LoraRanks = new[] { 1, AnalysisRank }.Distinct().ToList() };
 }

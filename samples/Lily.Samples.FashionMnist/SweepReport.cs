@@ -70,7 +70,7 @@ public static class SweepReport
     /// <summary>
     /// One row per variant, budget and method: accuracy, the matched count and its gap to LoRA's, and
     /// the lead over LoRA in points with the two methods' standard deviations combined (√(s₁² + s₂²)),
-    /// as a scale for seed noise.
+    /// as a scale for seed noise (only with at least two runs of each).
     /// </summary>
     public static string Markdown(IReadOnlyList<SweepRun> runs, IReadOnlyList<SweepPoint> points, string command, string? notes = null)
     {
@@ -89,7 +89,8 @@ public static class SweepReport
                 if (!runs.Any(r => r.Variant == p.Variant && r.LoraRank == p.LoraRank && r.Method == method)) continue;
                 var cell = Summarise(runs, p.Variant, method, p.LoraRank);
                 string gap = match is null ? "" : $" ({match.RelativeGap:+0.0%;-0.0%})";
-                string lead = method == "lora" ? "" : $"{100 * (cell.Mean - lora.Mean):+0.00;-0.00} pp (±{100 * Math.Sqrt(cell.Std * cell.Std + lora.Std * lora.Std):F2})";
+                string noise = cell.Runs > 1 && lora.Runs > 1 ? $" (±{100 * Math.Sqrt(cell.Std * cell.Std + lora.Std * lora.Std):F2})" : "";
+                string lead = method == "lora" ? "" : $"{100 * (cell.Mean - lora.Mean):+0.00;-0.00} pp{noise}";
                 sb.AppendLine(Inv,
                     $"| {p.Variant} | {SweepPlan.DepthOf(p.Variant)} | {p.LoraRank} | {Label(method)} | {cell.Rank} | {cell.Trainable:N0}{gap} | {Pct(cell)} | {lead} | {cell.Runs} |");
             }
