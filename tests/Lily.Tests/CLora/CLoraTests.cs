@@ -228,6 +228,26 @@ public sealed class CLoraTests : IDisposable
         lora.Model.call(x).allclose(expected, rtol: 1e-5, atol: 1e-5).Should().BeTrue();
     }
 
+    [Theory]
+    [InlineData(AdapterAttachment.Replace)]
+    [InlineData(AdapterAttachment.Hook)]
+    public void Moving_the_model_moves_the_bases_and_cores_and_keeps_them_shared(AdapterAttachment mode)
+    {
+        var model = Lily.Tests.Support.Zoo.Zoo.Create(mode == AdapterAttachment.Replace ? "ModuleField" : "LinearField");
+        var peft = PeftModel.Create(model, new CLoraConfig { TargetModules = ["q_proj", "v_proj"], R = 2, NumBases = 2, SadeWeight = 1 }, attachment: mode);
+        model.to(new Device(DeviceType.META));
+        model.to(ScalarType.Float64);
+        model.parameters().Should().OnlyContain(p => p.device.type == DeviceType.META && p.dtype == ScalarType.Float64);
+        var layers = Layers(peft);
+        layers.Where(l => peft.AdaptedModules.First(a => a.Layer == l).Path.EndsWith("q_proj")).Select(l => l.D)
+            .Distinct(ReferenceEqualityComparer.Instance).Should().HaveCount(1, "the q_proj layers still share one D");
+        var y = model.call(randn(2, 3, Lily.Tests.Support.Zoo.Zoo.Dim, dtype: ScalarType.Float64, device: new Device(DeviceType.META)));
+        y.dtype.Should().Be(ScalarType.Float64);
+        var aux = peft.AuxiliaryLoss();
+        aux.device.type.Should().Be(DeviceType.META);
+        aux.dtype.Should().Be(ScalarType.Float64);
+    }
+
     [Fact]
     public void Named_adapters_get_their_own_bases_and_switch()
     {
