@@ -65,7 +65,8 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     }
 
     /// <summary>The sample's ViT for classes 5–9 (untrained).</summary>
-    public static VisionTransformer BuildModel() => new(patchSize: 7, dim: 64, depth: 4, heads: 4, mlpRatio: 2.0, numClasses: 5);
+    /// <param name="depth">Transformer blocks: 4 for the sample, more for the sweep's deep variant (same width).</param>
+    public static VisionTransformer BuildModel(int depth = 4) => new(patchSize: 7, dim: 64, depth: depth, heads: 4, mlpRatio: 2.0, numClasses: 5);
 
     /// <summary>The LoRA config of every comparison: rank r, alpha 2r, a fresh head trained in full.</summary>
     public static LoraConfig LoraConfigFor(int rank, IReadOnlyList<string> targets) =>
@@ -75,12 +76,24 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     /// Lily with <paramref name="strideA"/> and <paramref name="experts"/>, its rank chosen by the
     /// library's <see cref="BudgetMatcher"/> so its trainable count is nearest <paramref name="lora"/>'s.
     /// </summary>
-    public static BudgetMatch MatchLily(LoraConfig lora, IReadOnlyList<string> targets, int strideA, int experts)
+    public static BudgetMatch MatchLily(LoraConfig lora, IReadOnlyList<string> targets, int strideA, int experts, int depth = 4)
     {
-        using var model = BuildModel();
+        using var model = BuildModel(depth);
         long budget = PeftPlan.For(model, lora).TrainableParameters;
         var lily = new LilyConfig { TargetModules = targets, R = 1, StrideA = strideA, NumB = experts, ModulesToSave = ["head"] };
         return BudgetMatcher.Match(model, lily, budget, maxRank: 256);
+    }
+
+    /// <summary>
+    /// CLoRA with <paramref name="bases"/> base pairs and SADE weight <paramref name="sadeWeight"/>,
+    /// its rank chosen by <see cref="BudgetMatcher"/> so its trainable count is nearest <paramref name="lora"/>'s.
+    /// </summary>
+    public static BudgetMatch MatchCLora(LoraConfig lora, IReadOnlyList<string> targets, int bases, double sadeWeight, int depth = 4)
+    {
+        using var model = BuildModel(depth);
+        long budget = PeftPlan.For(model, lora).TrainableParameters;
+        var clora = new CLoraConfig { TargetModules = targets, R = 1, NumBases = bases, SadeWeight = sadeWeight, ModulesToSave = ["head"] };
+        return BudgetMatcher.Match(model, clora, budget, maxRank: 256);
     }
 
     private static PeftConfig? ConfigFor(string method, LoraConfig lora, LilyConfig lily) => method switch
@@ -93,10 +106,10 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     };
 
     /// <summary>Pretrains the ViT on classes 0–4 and returns its weights (on the CPU).</summary>
-    internal Dictionary<string, Tensor> Pretrain(FashionMnistDataset train, FashionMnistDataset test, Device device)
+    internal Dictionary<string, Tensor> Pretrain(FashionMnistDataset train, FashionMnistDataset test, Device device, int depth = 4)
     {
         torch.manual_seed(0);
-        using var model = BuildModel();
+        using var model = BuildModel(depth);
         model.to(device);
         using var optimizer = Trainer.CreateAdamW(model, 1e-3, weightDecay: 0.05);
         Progress($"pretraining ({options.PretrainEpochs} epochs)", options.PretrainEpochs * train.BatchCount(options.BatchSize), tick =>
@@ -117,17 +130,17 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     /// </summary>
     internal MethodResult FineTune(string method, int seed, PeftConfig? config, Dictionary<string, Tensor> pretrained,
         FashionMnistDataset train, FashionMnistDataset test, Device device,
-        Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = null, bool saveFiles = true)
+        Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = null, bool saveFiles = true, int depth = 4)
     {
         torch.manual_seed(seed);
-        using var model = BuildModel();
+        using var model = BuildModel(depth);
         model.load_state_dict(pretrained);
         model.ResetHead();    // classes 5–9 get a fresh classifier
         model.to(device);
 
         PeftModel<VisionTransformer>? peft = null;
         double learningRate = 2e-3;
-        int rank = config switch { LoraConfig l => l.R, LilyConfig l => l.R, _ => 0 };
+        int rank = config switch { LoraConfig l => l.R, LilyConfig l => l.R, CLoraConfig c => c.R, _ => 0 };
         switch (method)
         {
             case "head":
@@ -153,7 +166,9 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         {
             for (int epoch = 0; epoch < options.FineTuneEpochs; epoch++)
             {
-                Trainer.TrainEpoch(model, train, optimizer, options.BatchSize, seed: 1000 * seed + epoch, onStep: (_, _) => tick());
+                // A method's own training term (CLoRA's SADE) joins the loss; for the others it is zero.
+                Trainer.TrainEpoch(model, train, optimizer, options.BatchSize, seed: 1000 * seed + epoch, onStep: (_, _) => tick(),
+                    extraLoss: peft is null ? null : peft.AuxiliaryLoss);
                 curve.Add(Trainer.Evaluate(model, test));
             }
         });

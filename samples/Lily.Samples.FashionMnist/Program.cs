@@ -17,14 +17,17 @@ var device = new Option<string>("--device") { Description = "cpu or cuda (cuda n
 var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: libtorch's default)", DefaultValueFactory = _ => 1 };
 var quick = new Option<bool>("--quick") { Description = "Smoke test: 4,000 training images per split, two epochs each (under a minute)" };
 var trainSamples = new Option<int?>("--train-samples") { Description = "Training images per split (default: all, about 30,000)" };
-var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs Lily at the matched budget, Pareto, effective-rank and routing plots" };
-var sweepVariants = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only (default both; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only"], AllowMultipleArgumentsPerToken = true };
+var testSamples = new Option<int?>("--test-samples") { Description = "Test images per split (default: all, 5,000)" };
+var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs Lily and CLoRA (with and without SADE) at the matched budget, Pareto, effective-rank and routing plots" };
+var sweepVariants = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only, deep-all-targets (12 blocks) (default all; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only", "deep-all-targets"], AllowMultipleArgumentsPerToken = true };
+var cloraBases = new Option<int>("--clora-bases") { Description = "Sweep: CLoRA's number of shared base pairs p", DefaultValueFactory = _ => 4 };
+var sadeWeight = new Option<double>("--sade-weight") { Description = "Sweep: CLoRA's SADE weight for the clora-sade runs (0: none)", DefaultValueFactory = _ => 0.1 };
 var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA ranks, each sets one budget", DefaultValueFactory = _ => [1, 2, 4, 8, 16], AllowMultipleArgumentsPerToken = true };
 var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
 var dataParallel = new Option<bool>("--data-parallel") { Description = "Under mpiexec -n N: LoRA and Lily fine-tuned data-parallel, each rank on its part of every batch (docs/distributed.md)" };
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank, dataParallel };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, dataParallel };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -42,6 +45,7 @@ root.SetAction(parsed =>
         Device = parsed.GetValue(device)!,
         Threads = parsed.GetValue(threads),
         TrainSamples = parsed.GetValue(trainSamples),
+        TestSamples = parsed.GetValue(testSamples),
     };
     if (parsed.GetValue(quick)) options = options.Quick();
     if (options.Device is not ("cpu" or "cuda"))
@@ -65,6 +69,8 @@ root.SetAction(parsed =>
             LoraRanks = parsed.GetValue(sweepRanks)!,
             StrideA = parsed.GetValue(sweepStride),
             AnalysisRank = parsed.GetValue(analysisRank),
+            CLoraBases = parsed.GetValue(cloraBases),
+            SadeWeight = parsed.GetValue(sadeWeight),
         };
         if (parsed.GetValue(quick)) sweep = sweep.Quick();
         var unknown = sweep.Variants.Where(v => !SweepPlan.Variants.ContainsKey(v)).ToList();

@@ -4,7 +4,7 @@ namespace Lily.Samples.FashionMnist;
 public sealed record SweepOptions
 {
     /// <summary>The variants to run (keys of <see cref="SweepPlan.Variants"/>).</summary>
-    public IReadOnlyList<string> Variants { get; init; } = ["all-targets", "attention-only"];
+    public IReadOnlyList<string> Variants { get; init; } = ["all-targets", "attention-only", "deep-all-targets"];
 
     /// <summary>LoRA's ranks; each sets one budget.</summary>
     public IReadOnlyList<int> LoraRanks { get; init; } = [1, 2, 4, 8, 16];
@@ -12,9 +12,15 @@ public sealed record SweepOptions
     /// <summary>Lily's stride_A in the sweep (1: one A per layer).</summary>
     public int StrideA { get; init; } = 1;
 
+    /// <summary>CLoRA's number of shared base pairs p in the sweep.</summary>
+    public int CLoraBases { get; init; } = 4;
+
+    /// <summary>CLoRA's SADE weight for the <c>clora-sade</c> runs (0: no SADE runs).</summary>
+    public double SadeWeight { get; init; } = 0.1;
+
     /// <summary>The budget (LoRA rank) whose first-seed layers go into the effective-rank and routing plots.</summary>
     public int AnalysisRank { get; init; } = 4;
 
-    /// <summary>The smoke-test preset: two budgets of the first variant (about a minute with <see cref="SampleOptions.Quick"/>).</summary>
+    /// <summary>The smoke-test preset: two budgets of the first variant, every method (one to two minutes with <see cref="SampleOptions.Quick"/>).</summary>
     public SweepOptions Quick() => this with { Variants = [Variants[0]], LoraRanks = new[] { 1, AnalysisRank }.Distinct().ToList() };
 }

@@ -7,6 +7,8 @@ public static class SweepPlots
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    private static readonly string[] Methods = ["lora", "lily", "clora", "clora-sade"];
+
     /// <summary>
     /// Test accuracy against trainable parameters (log scale), mean ± sample standard deviation over
     /// seeds, one line per method.
@@ -15,7 +17,7 @@ public static class SweepPlots
     {
         var plot = new ScottPlot.Plot();
         var ticks = new List<(double Position, string Label)>();
-        foreach (var method in new[] { "lora", "lily" })
+        foreach (var method in Methods)
         {
             var cells = runs.Where(r => r.Method == method).Select(r => r.LoraRank).Distinct().Order()
                 .Select(r => SweepReport.Summarise(runs, variant, method, r)).ToList();
@@ -24,7 +26,7 @@ public static class SweepPlots
             double[] ys = cells.Select(c => 100 * c.Mean).ToArray();
             double[] errors = cells.Select(c => 100 * c.Std).ToArray();
             var line = plot.Add.Scatter(xs, ys);
-            line.LegendText = method == "lora" ? "LoRA" : "Lily (stride_A 1)";
+            line.LegendText = SweepReport.Label(method);
             line.MarkerSize = 8;
             var bars = plot.Add.ErrorBar(xs, ys, errors);
             bars.Color = line.Color;
@@ -38,12 +40,19 @@ public static class SweepPlots
         plot.SavePng(path, 900, 560);
     }
 
-    /// <summary>Effective rank of ΔW per adapted layer, LoRA and Lily at one budget.</summary>
+    /// <summary>Effective rank of ΔW per adapted layer, every method at one budget.</summary>
     public static void EffectiveRank(IReadOnlyList<LayerAnalysis> layers, SweepPoint point, string path)
     {
         var plot = new ScottPlot.Plot();
         string[] paths = layers.Where(l => l.Method == "lora").Select(l => l.Path).ToArray();
-        foreach (var (method, label) in new[] { ("lora", $"LoRA r = {point.LoraRank}"), ("lily", $"Lily r = {((LilyConfig)point.Lily.Config).R} (test-set mean mixture)") })
+        var clora = (CLoraConfig)point.CLora.Config;
+        foreach (var (method, label) in new[]
+        {
+            ("lora", $"LoRA r = {point.LoraRank}"),
+            ("lily", $"Lily r = {((LilyConfig)point.Lily.Config).R} (test-set mean mixture)"),
+            ("clora", $"CLoRA r = {clora.R}, p = {clora.NumBases}"),
+            ("clora-sade", $"CLoRA + SADE r = {clora.R}, p = {clora.NumBases}"),
+        })
         {
             var byPath = layers.Where(l => l.Method == method).ToDictionary(l => l.Path, l => l.EffectiveRank, StringComparer.Ordinal);
             if (byPath.Count == 0) continue;

@@ -19,13 +19,16 @@ public static class SweepReport
     public static IReadOnlyList<string> PlotFiles(string variant) =>
         [$"{variant}-pareto.png", $"{variant}-effective-rank.png", $"{variant}-routing.png"];
 
-    /// <summary>Writes every output into <paramref name="folder"/>.</summary>
-    public static void Write(IReadOnlyList<SweepRun> runs, IReadOnlyList<LayerAnalysis> layers, IReadOnlyList<SweepPoint> points, int analysisRank, string folder, string command)
+    /// <summary>
+    /// Writes every output into <paramref name="folder"/>; <paramref name="notes"/> (data size, wall time)
+    /// goes under the <paramref name="command"/> in <c>sweep.md</c> when given.
+    /// </summary>
+    public static void Write(IReadOnlyList<SweepRun> runs, IReadOnlyList<LayerAnalysis> layers, IReadOnlyList<SweepPoint> points, int analysisRank, string folder, string command, string? notes = null)
     {
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "sweep.csv"), Csv(runs));
         File.WriteAllText(Path.Combine(folder, "sweep-layers.csv"), LayersCsv(layers));
-        File.WriteAllText(Path.Combine(folder, "sweep.md"), Markdown(runs, points, command));
+        File.WriteAllText(Path.Combine(folder, "sweep.md"), Markdown(runs, points, command, notes));
         foreach (var variant in runs.Select(r => r.Variant).Distinct())
         {
             var files = PlotFiles(variant);
@@ -64,24 +67,46 @@ public static class SweepReport
         return sb.ToString();
     }
 
-    /// <summary>One row per variant and budget: both methods' accuracy and Lily's lead in points.</summary>
-    public static string Markdown(IReadOnlyList<SweepRun> runs, IReadOnlyList<SweepPoint> points, string command)
+    /// <summary>
+    /// One row per variant, budget and method: accuracy, the matched count and its gap to LoRA's, and
+    /// the lead over LoRA in points with the two methods' standard deviations combined (√(s₁² + s₂²)),
+    /// as a scale for seed noise (only with at least two runs of each).
+    /// </summary>
+    public static string Markdown(IReadOnlyList<SweepRun> runs, IReadOnlyList<SweepPoint> points, string command, string? notes = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine(Inv, $"Command: `{command}`");
+        if (notes is not null) sb.AppendLine().AppendLine(notes);
         sb.AppendLine();
-        sb.AppendLine("| variant | LoRA r | LoRA trainable | LoRA test acc. | Lily r | Lily trainable (gap) | Lily test acc. | Lily − LoRA | runs |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("| variant | blocks | LoRA r (budget) | method | r | trainable (gap) | test acc. | − LoRA (noise scale) | runs |");
+        sb.AppendLine("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (var p in points)
         {
             if (!runs.Any(r => r.Variant == p.Variant && r.LoraRank == p.LoraRank)) continue;
             var lora = Summarise(runs, p.Variant, "lora", p.LoraRank);
-            var lily = Summarise(runs, p.Variant, "lily", p.LoraRank);
-            sb.AppendLine(Inv,
-                $"| {p.Variant} | {lora.Rank} | {lora.Trainable:N0} | {Pct(lora)} | {lily.Rank} | {lily.Trainable:N0} ({p.Lily.RelativeGap:+0.0%;-0.0%}) | {Pct(lily)} | {100 * (lily.Mean - lora.Mean):+0.00;-0.00} pp | {lora.Runs} + {lily.Runs} |");
+            foreach (var (method, _, match) in p.Methods())
+            {
+                if (!runs.Any(r => r.Variant == p.Variant && r.LoraRank == p.LoraRank && r.Method == method)) continue;
+                var cell = Summarise(runs, p.Variant, method, p.LoraRank);
+                string gap = match is null ? "" : $" ({match.RelativeGap:+0.0%;-0.0%})";
+                string noise = cell.Runs > 1 && lora.Runs > 1 ? $" (±{100 * Math.Sqrt(cell.Std * cell.Std + lora.Std * lora.Std):F2})" : "";
+                string lead = method == "lora" ? "" : $"{100 * (cell.Mean - lora.Mean):+0.00;-0.00} pp{noise}";
+                sb.AppendLine(Inv,
+                    $"| {p.Variant} | {SweepPlan.DepthOf(p.Variant)} | {p.LoraRank} | {Label(method)} | {cell.Rank} | {cell.Trainable:N0}{gap} | {Pct(cell)} | {lead} | {cell.Runs} |");
+            }
         }
         return sb.ToString();
     }
+
+    /// <summary>How a method is named in tables and plots.</summary>
+    public static string Label(string method) => method switch
+    {
+        "lora" => "LoRA",
+        "lily" => "Lily",
+        "clora" => "CLoRA",
+        "clora-sade" => "CLoRA + SADE",
+        _ => method,
+    };
 
     private static string Pct(Cell c) => c.Runs > 1 ? $"{100 * c.Mean:F2} ± {100 * c.Std:F2} %" : $"{100 * c.Mean:F2} %";
 }

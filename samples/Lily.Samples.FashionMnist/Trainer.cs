@@ -42,6 +42,7 @@ public static class Trainer
     /// <param name="batchSize">Samples per step; a smaller last batch is kept.</param>
     /// <param name="seed">Seeds the sample order; pass e.g. <c>seed + epoch</c> for a new order each epoch.</param>
     /// <param name="onStep">Called after each step with the 0-based step index and that step's mean loss.</param>
+    /// <param name="extraLoss">Added to each step's loss before backward, e.g. <c>peft.AuxiliaryLoss</c> (a method's regularizer); not part of the reported loss.</param>
     /// <returns>The epoch's loss, training accuracy, steps and time.</returns>
     public static EpochStats TrainEpoch(
         nn.Module<Tensor, Tensor> model,
@@ -49,7 +50,8 @@ public static class Trainer
         optim.Optimizer optimizer,
         int batchSize,
         int seed,
-        Action<int, double>? onStep = null)
+        Action<int, double>? onStep = null,
+        Func<Tensor>? extraLoss = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -70,7 +72,7 @@ public static class Trainer
             optimizer.zero_grad();
             var logits = model.call(x);
             var loss = nn.functional.cross_entropy(logits, y);
-            loss.backward();
+            (extraLoss is null ? loss : loss + extraLoss()).backward();
             optimizer.step();
 
             // Reading the loss syncs with the device once per step; cheap next to the step itself.

@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace Lily.Samples.FashionMnist;
 
 /// <summary>
-/// Per-layer effective rank of a trained adapter's ΔW, and for Lily the test-set mean of each
-/// layer's expert weights.
+/// Per-layer effective rank of a trained adapter's ΔW (from the factors the method declares, or for
+/// Lily at the test-set mean of each layer's expert weights, which are returned too).
 /// </summary>
 /// <remarks>
 /// Lily's ΔW depends on the input through the router, so it is taken at the mixture batch-mean
@@ -23,21 +23,17 @@ public static class UpdateAnalysis
     public static List<LayerAnalysis> Of(PeftModel<VisionTransformer> peft, FashionMnistDataset test, string variant, string method)
     {
         var layers = peft.AdaptedModules.ToList();
-        if (layers.All(l => l.Layer is LoraLinear))
-        {
-            return layers.Select(l =>
-            {
-                var lora = (LoraLinear)l.Layer;
-                double rank = SpectrumAnalysis.OfLowRankProduct(lora.LoraB.weight!, lora.LoraA.weight!, lora.Scaling).EffectiveRank;
-                return new LayerAnalysis(variant, method, l.Path, rank, []);
-            }).ToList();
-        }
-
-        var mixtures = TestMixtures(peft, test);
+        // Methods whose update is a fixed low-rank product declare its factors (LoRA, CLoRA); Lily's
+        // depends on the input and is taken at the test-set mean mixture.
+        var mixtures = layers.Any(l => l.Layer is LilyLinear) ? TestMixtures(peft, test) : [];
         return layers.Select(l =>
         {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            if (l.Layer.UpdateFactors() is { } f)
+                return new LayerAnalysis(variant, method, l.Path, SpectrumAnalysis.OfLowRankProduct(f.B, f.A, f.Scaling).EffectiveRank, []);
             var lily = (LilyLinear)l.Layer;
-            using var mixture = tensor(mixtures[l.Path], dtype: lily.AdapterDtype);
+            var mixture = tensor(mixtures[l.Path], dtype: lily.AdapterDtype);
             double rank = SpectrumAnalysis.OfLilyUpdate(lily.LilyA.weight!, lily.LilyB.Weight, mixture, lily.Scaling).EffectiveRank;
             return new LayerAnalysis(variant, method, l.Path, rank, mixtures[l.Path]);
         }).ToList();

@@ -10,8 +10,8 @@ namespace Lily;
 /// <param name="Method">The adapter layer's type name, e.g. <c>LilyLinear</c>.</param>
 /// <param name="InFeatures">Input features of the base layer.</param>
 /// <param name="OutFeatures">Output features of the base layer.</param>
-/// <param name="OwnParameters">Trainable elements used by this module alone (LoRA's A and B, Lily's router).</param>
-/// <param name="SharedParameters">Trainable elements this module uses together with other modules (Lily's A and B pool).</param>
+/// <param name="OwnParameters">Trainable elements used by this module alone.</param>
+/// <param name="SharedParameters">Trainable elements this module uses together with other modules (tensors shared across layers), each counted in full in every row that uses it.</param>
 public sealed record AdaptedModuleSummary(string Path, string Method, long InFeatures, long OutFeatures, long OwnParameters, long SharedParameters);
 
 /// <summary>

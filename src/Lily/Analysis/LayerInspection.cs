@@ -2,7 +2,7 @@ namespace Lily.Analysis;
 
 /// <summary>One adapted layer of a model, looked inside (see <see cref="PeftInspection"/>).</summary>
 /// <param name="Path">The layer's path in the model.</param>
-/// <param name="Method">The adapter's method as PEFT names it, <c>"LORA"</c> or <c>"LILY"</c>.</param>
+/// <param name="Method">The adapter's method as its <c>peft_type</c> names it, e.g. <c>"LORA"</c>, <c>"LILY"</c> or <c>"CLORA"</c>.</param>
 /// <param name="Spectrum">The singular values of the layer's ΔW (for Lily: at <paramref name="Mixture"/>), by the thin low-rank route.</param>
 /// <param name="Mixture">For Lily: the expert weights <c>[E]</c> ΔW was taken at (given, frozen, or the mean routing of the data); null for LoRA.</param>
 /// <param name="Routing">For Lily inspected on data: what the router did over its tokens; otherwise null.</param>

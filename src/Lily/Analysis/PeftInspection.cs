@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace Lily.Analysis;
 
 /// <summary>
-/// Looks inside a trained model's active adapter: each layer's update ΔW and its spectrum — LoRA
-/// exactly, Lily at a given routing (a mixture per layer, the frozen one, or the mean routing of
+/// Looks inside a trained model's active adapter: each layer's update ΔW and its spectrum — from the
+/// factors its method declares (<see cref="AdapterLinear.UpdateFactors"/>: LoRA and CLoRA exactly), Lily at a given routing (a mixture per layer, the frozen one, or the mean routing of
 /// data) — and, for Lily on data, each layer's routing statistics and how differently the layers mix
 /// the experts. Spectra use the thin low-rank route (<see cref="SpectrumAnalysis.OfLowRankProduct"/>),
 /// so no <c>[d_out, d_in]</c> matrix is formed. Runs under <c>no_grad</c>, on the model's device.
@@ -12,14 +12,14 @@ namespace Lily.Analysis;
 public static class PeftInspection
 {
     /// <summary>
-    /// Inspects the active adapter: LoRA layers exactly; Lily layers at <paramref name="mixtures"/>,
+    /// Inspects the active adapter: layers with fixed factors (LoRA, CLoRA) exactly; Lily layers at <paramref name="mixtures"/>,
     /// or at their frozen mixture for the layers not listed.
     /// </summary>
     /// <param name="peft">The model.</param>
     /// <param name="mixtures">Expert weights <c>[E]</c> by Lily layer path; null to use the frozen mixtures.</param>
     /// <param name="relativeTolerance">For each spectrum's numerical rank, as in <see cref="SpectrumAnalysis.Of"/>.</param>
     /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
-    /// <exception cref="NotSupportedException">The adapter is neither LoRA nor Lily.</exception>
+    /// <exception cref="NotSupportedException">A layer's method declares no low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>).</exception>
     public static AdapterInspection Inspect<TModel>(this PeftModel<TModel> peft, IReadOnlyDictionary<string, double[]>? mixtures = null, double? relativeTolerance = null)
         where TModel : nn.Module =>
         Build(peft, mixtures, null, relativeTolerance);
@@ -61,30 +61,22 @@ public static class PeftInspection
 
     /// <summary>
     /// The update of the active adapter's layer at <paramref name="path"/> as a weight <c>[d_out, d_in]</c>
-    /// in the adapter's dtype (a new tensor in the caller's dispose scope): LoRA's <c>scaling · B A</c>,
-    /// or Lily's at <paramref name="mixture"/> (its frozen mixture when null).
+    /// in the adapter's dtype (a new tensor in the caller's dispose scope): <c>scaling · B A</c> from the
+    /// factors the method declares, or a Lily layer's at <paramref name="mixture"/> (its frozen mixture when null).
     /// </summary>
     /// <exception cref="ArgumentException">No layer at <paramref name="path"/>, or a Lily layer without a mixture.</exception>
+    /// <exception cref="NotSupportedException">The layer's method declares no low-rank factors (a DoRA layer, say).</exception>
     public static Tensor DeltaWeight<TModel>(this PeftModel<TModel> peft, string path, double[]? mixture = null) where TModel : nn.Module
     {
         ArgumentNullException.ThrowIfNull(peft);
         var module = peft.AdaptedModules.FirstOrDefault(m => m.Path == path)
             ?? throw new ArgumentException($"The active adapter has no layer at '{path}'.", nameof(path));
         using var noGrad = no_grad();
-        return module.Layer switch
-        {
-            LoraLinear { UseDora: true } => throw new NotSupportedException($"'{path}' is a DoRA layer: its update rescales the whole weight row by row, not s·B A; merge it to see the weight."),
-            LoraLinear lora => lora.DeltaWeight(),
-            LilyLinear lily when (mixture ?? lily.FrozenMixture) is { } p => DeltaOf(lily, p),
-            LilyLinear => throw new ArgumentException($"'{path}' is a Lily layer whose routing is not frozen: pass a mixture.", nameof(mixture)),
-            _ => throw new NotSupportedException($"'{path}' is a {module.Layer.GetType().Name}; only LoRA and Lily layers are supported."),
-        };
-    }
-
-    private static Tensor DeltaOf(LilyLinear lily, double[] mixture)
-    {
         using var scope = NewDisposeScope();
-        return lily.DeltaWeight(tensor(mixture).to(lily.LilyA.weight!.device)).MoveToOuterDisposeScope();
+        if (mixture is null && module.Layer is LilyLinear { FrozenMixture: null })
+            throw new ArgumentException($"'{path}' is a Lily layer whose routing is not frozen: pass a mixture.", nameof(mixture));
+        var f = LayerFactors.Of(module, mixture is null ? null : new Dictionary<string, double[]> { [path] = mixture });
+        return f.B.matmul(f.A).mul_(f.Scaling).MoveToOuterDisposeScope();
     }
 
     private static AdapterInspection Build<TModel>(PeftModel<TModel> peft, IReadOnlyDictionary<string, double[]>? mixtures,

@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace Lily;
 
 /// <summary>
-/// One adapted layer's update as a low-rank product <c>Scaling · B · A</c>: LoRA's own factors, or a
-/// Lily layer at a fixed mixture (<c>B = (Σ_e p_e B_e)ᵀ</c>). The tensors are detached and belong to
+/// One adapted layer's update as a low-rank product <c>Scaling · B · A</c>: the factors its method
+/// declares (<see cref="AdapterLinear.UpdateFactors"/>), or a Lily layer at a given mixture (<c>B = (Σ_e p_e B_e)ᵀ</c>). The tensors are detached and belong to
 /// the dispose scope current when they were made.
 /// </summary>
 internal sealed record LayerFactors(string Path, Tensor B, Tensor A, double Scaling, double[]? Mixture)
@@ -17,7 +17,7 @@ internal sealed record LayerFactors(string Path, Tensor B, Tensor A, double Scal
     /// mixture from <paramref name="mixtures"/>, else their frozen mixture.
     /// </summary>
     /// <exception cref="ArgumentException">A Lily layer has neither; or a mixture does not fit (see <see cref="LilyLayers.CheckMixtures"/>).</exception>
-    /// <exception cref="NotSupportedException">A layer belongs to a method other than LoRA and Lily.</exception>
+    /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank update.</exception>
     public static List<LayerFactors> Of<TModel>(PeftModel<TModel> peft, IReadOnlyDictionary<string, double[]>? mixtures, string parameterName)
         where TModel : nn.Module
     {
@@ -34,22 +34,21 @@ internal sealed record LayerFactors(string Path, Tensor B, Tensor A, double Scal
         return modules.Select(m => Of(m, mixtures)).ToList();
     }
 
-    private static LayerFactors Of(AdaptedModule module, IReadOnlyDictionary<string, double[]>? mixtures)
+    /// <summary>
+    /// One layer's factors: a Lily layer at its mixture in <paramref name="mixtures"/> when given,
+    /// else whatever the layer declares (<see cref="AdapterLinear.UpdateFactors"/>).
+    /// </summary>
+    /// <exception cref="NotSupportedException">The layer declares no fixed low-rank update.</exception>
+    public static LayerFactors Of(AdaptedModule module, IReadOnlyDictionary<string, double[]>? mixtures)
     {
         using var noGrad = no_grad();
-        switch (module.Layer)
+        var layer = module.Layer;
+        double[]? mixture = mixtures is not null && mixtures.TryGetValue(module.Path, out var given) ? given : null;
+        var factors = (mixture, layer) switch
         {
-            case LoraLinear { UseDora: true }:
-                throw new NotSupportedException($"'{module.Path}' is a DoRA layer: its update rescales the whole weight row by row, so it is not low-rank factors.");
-            case LoraLinear lora:
-                return new LayerFactors(module.Path, lora.LoraB.weight!.detach(), lora.LoraA.weight!.detach(), lora.Scaling, null);
-            case LilyLinear lily:
-                var mixture = mixtures is not null && mixtures.TryGetValue(module.Path, out var given) ? given : lily.FrozenMixture!;
-                var a = lily.LilyA.weight!;
-                var combined = lily.LilyB.forward(tensor(mixture).to(a.dtype, a.device));             // [r, d_out]
-                return new LayerFactors(module.Path, combined.t(), a.detach(), lily.Scaling, mixture);
-            default:
-                throw new NotSupportedException($"'{module.Path}' is a {module.Layer.GetType().Name}; only LoRA and Lily layers can be expressed as low-rank factors.");
-        }
+            ({ } p, LilyLinear lily) => lily.FactorsAt(p),
+            _ => layer.UpdateFactors(),
+        } ?? throw new NotSupportedException($"'{module.Path}' ({layer.GetType().Name}): {layer.NoFactorsReason}.");
+        return new LayerFactors(module.Path, factors.B.detach(), factors.A.detach(), factors.Scaling, mixture ?? (layer as LilyLinear)?.FrozenMixture);
     }
 }

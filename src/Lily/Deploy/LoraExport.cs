@@ -20,12 +20,12 @@ public static class LoraExport
     /// (<c>[d_out, r]</c>), so the loaded LoRA computes what the Lily model with that routing frozen
     /// computes. A LoRA adapter is rewritten with its scaling folded into B.
     /// </summary>
-    /// <param name="peft">A model whose active adapter is Lily (or LoRA).</param>
+    /// <param name="peft">A model whose active adapter is Lily, or any method that declares its factors (LoRA, CLoRA: exported at rank p·r).</param>
     /// <param name="directory">Where to write <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> (replaced together).</param>
     /// <param name="mixtures">Mixtures <c>[E]</c> by Lily layer path (e.g. from <see cref="LilyRoutingCalibration.CalibrateRouting{TModel}(PeftModel{TModel}, IEnumerable{Tensor})"/>); a layer not listed uses its frozen mixture.</param>
     /// <returns>The config written.</returns>
     /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
-    /// <exception cref="NotSupportedException">The adapter is neither LoRA nor Lily.</exception>
+    /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>; LoRA, CLoRA and Lily do).</exception>
     public static LoraConfig ExportAsLora<TModel>(this PeftModel<TModel> peft, string directory, IReadOnlyDictionary<string, double[]>? mixtures = null)
         where TModel : nn.Module
     {
@@ -54,7 +54,7 @@ public static class LoraExport
     /// <returns>The energy kept per layer and overall, and the config written.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="rank"/> is below 1 or above r.</exception>
     /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
-    /// <exception cref="NotSupportedException">The adapter is neither LoRA nor Lily.</exception>
+    /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>; LoRA, CLoRA and Lily do).</exception>
     public static LoraSqueezeReport ExportSqueezedLora<TModel>(this PeftModel<TModel> peft, string directory, int rank, IReadOnlyDictionary<string, double[]>? mixtures = null)
         where TModel : nn.Module
     {

@@ -3,9 +3,11 @@ using static TorchSharp.torch;
 namespace Lily;
 
 /// <summary>
-/// Chooses the rank of a LoRA or Lily config (and for Lily, optionally stride_A and num_B from
-/// candidate lists) whose trainable count is nearest a parameter budget. Counts come from
-/// <see cref="PeftPlan"/>, so they are what injection creates; modules to save are included.
+/// Chooses the rank of a config (and optionally other size settings from candidate lists) whose
+/// trainable count is nearest a parameter budget, for any method that declares a rank-like setting
+/// (<see cref="PeftConfig.RankKnob"/>: LoRA's, Lily's and CLoRA's <c>r</c>) and its other size
+/// settings (<see cref="PeftConfig.ShapeKnobs"/>). Counts come from <see cref="PeftPlan"/>, so they
+/// are what injection creates; modules to save are included.
 /// </summary>
 public static class BudgetMatcher
 {
@@ -14,37 +16,64 @@ public static class BudgetMatcher
 
     /// <summary>
     /// The config nearest <paramref name="budget"/>: the rank from 1 to <paramref name="maxRank"/>,
-    /// and for Lily each combination of <paramref name="strideACandidates"/> and
-    /// <paramref name="numBCandidates"/> (the base config's values when null). Ties go to the
-    /// smaller count, then to the earlier candidate. Other fields (alpha, scaling, targets) are kept.
+    /// and each combination of <paramref name="strideACandidates"/> and <paramref name="numBCandidates"/>
+    /// (the settings <c>stride_A</c> and <c>num_B</c>, which Lily declares; the base config's values
+    /// when null). Ties go to the smaller count, then to the earlier candidate. Other fields (alpha,
+    /// scaling, targets) are kept.
     /// </summary>
     /// <param name="model">The model the config is for; it is not changed.</param>
-    /// <param name="baseConfig">A <see cref="LoraConfig"/> or <see cref="LilyConfig"/>.</param>
+    /// <param name="baseConfig">A config whose method declares a rank-like setting (LoRA, Lily, CLoRA, ...).</param>
     /// <param name="budget">Trainable elements wanted (positive).</param>
-    /// <param name="strideACandidates">Lily only: stride_A values to try.</param>
-    /// <param name="numBCandidates">Lily only: num_B values to try.</param>
+    /// <param name="strideACandidates"><c>stride_A</c> values to try (Lily).</param>
+    /// <param name="numBCandidates"><c>num_B</c> values to try (Lily).</param>
     /// <param name="maxRank">The largest rank tried.</param>
-    /// <exception cref="ArgumentException">The config is neither LoRA nor Lily, a candidate is given for LoRA, or the budget or a bound is not positive.</exception>
+    /// <exception cref="ArgumentException">The method declares no rank-like setting, or not a setting given candidates, or the budget or a bound is not positive.</exception>
     public static BudgetMatch Match(nn.Module model, PeftConfig baseConfig, long budget,
         IReadOnlyList<int>? strideACandidates = null, IReadOnlyList<int>? numBCandidates = null, int maxRank = DefaultMaxRank)
     {
+        var candidates = new Dictionary<string, IReadOnlyList<int>>(StringComparer.Ordinal);
+        if (strideACandidates is not null) candidates["stride_A"] = strideACandidates;
+        if (numBCandidates is not null) candidates["num_B"] = numBCandidates;
+        return Match(model, baseConfig, budget, candidates, maxRank);
+    }
+
+    /// <summary>
+    /// The config nearest <paramref name="budget"/>: the rank-like setting from 1 to
+    /// <paramref name="maxRank"/>, and each combination of the <paramref name="candidates"/> for the
+    /// method's other size settings (by file name, e.g. <c>"num_bases"</c> for CLoRA). Ties go to the
+    /// smaller count, then to the earlier candidate.
+    /// </summary>
+    /// <param name="model">The model the config is for; it is not changed.</param>
+    /// <param name="baseConfig">A config whose method declares a rank-like setting.</param>
+    /// <param name="budget">Trainable elements wanted (positive).</param>
+    /// <param name="candidates">Values to try, by setting name; each name one of the method's <see cref="PeftConfig.ShapeKnobs"/>.</param>
+    /// <param name="maxRank">The largest rank tried.</param>
+    /// <exception cref="ArgumentException">The method declares no rank-like setting, or a candidate names a setting it does not declare, or the budget or a bound is not positive.</exception>
+    public static BudgetMatch Match(nn.Module model, PeftConfig baseConfig, long budget,
+        IReadOnlyDictionary<string, IReadOnlyList<int>> candidates, int maxRank = DefaultMaxRank)
+    {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(baseConfig);
+        ArgumentNullException.ThrowIfNull(candidates);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRank);
-        var shapes = baseConfig switch
-        {
-            LoraConfig lora when strideACandidates is null && numBCandidates is null => [(PeftConfig r) => r],
-            LoraConfig => throw new ArgumentException("stride_A and num_B candidates apply to Lily only.", nameof(baseConfig)),
-            LilyConfig lily => (from s in strideACandidates ?? [lily.StrideA]
-                                from e in numBCandidates ?? [lily.NumB]
-                                select (Func<PeftConfig, PeftConfig>)(c => ((LilyConfig)c) with { StrideA = s, NumB = e })).ToList(),
-            _ => throw new ArgumentException($"Budget matching knows LoRA and Lily, not {baseConfig.PeftType}.", nameof(baseConfig)),
-        };
+        var rank = baseConfig.RankKnob
+            ?? throw new ArgumentException($"Budget matching needs a rank-like setting, and {baseConfig.PeftType} declares none (PeftConfig.RankKnob).", nameof(baseConfig));
+        var unknown = candidates.Keys.Where(k => !baseConfig.ShapeKnobs.Contains(k)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException(
+                $"Candidates for {string.Join(", ", unknown)} do not apply to {baseConfig.PeftType}, whose size settings besides '{rank}' are: {string.Join(", ", baseConfig.ShapeKnobs.DefaultIfEmpty("none"))}.",
+                nameof(candidates));
+
+        // Every combination of the candidates, in the order given (the first knob varies slowest).
+        IEnumerable<PeftConfig> shapes = [baseConfig];
+        foreach (var (knob, values) in candidates)
+            shapes = shapes.SelectMany(c => values.Select(v => c.WithKnob(knob, v))).ToList();
 
         BudgetMatch? best = null;
         foreach (var shape in shapes)
         {
-            var candidate = BestRank(model, r => shape(WithRank(baseConfig, r)), budget, maxRank);
+            var candidate = BestRank(model, r => shape.WithKnob(rank, r), budget, maxRank);
             if (best is null || Better(candidate, best)) best = candidate;
         }
         return best!;
@@ -80,11 +109,4 @@ public static class BudgetMatcher
         long da = Math.Abs(a.Trainable - a.Budget), db = Math.Abs(b.Trainable - b.Budget);
         return da < db || (da == db && a.Trainable < b.Trainable);
     }
-
-    private static PeftConfig WithRank(PeftConfig config, int r) => config switch
-    {
-        LoraConfig lora => lora with { R = r },
-        LilyConfig lily => lily with { R = r },
-        _ => throw new ArgumentException($"Budget matching knows LoRA and Lily, not {config.PeftType}.", nameof(config)),
-    };
 }

@@ -150,11 +150,11 @@ public static class AdapterConfigFile
     private static JsonArray? Strings(IEnumerable<string>? values) =>
         values is null ? null : new JsonArray(values.Select(v => (JsonNode?)v).ToArray());
 
-    /// <summary>"LORA and LILY are).", then any method registered from outside.</summary>
+    /// <summary>"LORA, LILY and CLORA are).", then any method registered from outside.</summary>
     private static string SupportedTypes()
     {
         var extra = PeftMethods.RegisteredTypes.Except(PeftMethods.BuiltIn).ToList();
-        string builtIn = $"{string.Join(" and ", PeftMethods.BuiltIn)} are).";
+        string builtIn = $"{string.Join(", ", PeftMethods.BuiltIn.SkipLast(1))} and {PeftMethods.BuiltIn[^1]} are).";
         return extra.Count == 0
             ? builtIn + " Other methods can be added with PeftMethods.Register."
             : $"{builtIn} Also registered: {string.Join(", ", extra)}.";

@@ -139,6 +139,24 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     protected internal virtual string FileKeyOf(string parameterName) => parameterName;
 
+    /// <summary>
+    /// The update as a fixed low-rank product <c>Scaling · B · A</c> (<c>[d_out, d_in]</c>) when it is
+    /// one now, else null (the default: a method that declares no factors, or whose update depends on
+    /// the input). Analysis (<see cref="Analysis.PeftInspection"/>) and export read ΔW through it.
+    /// </summary>
+    public virtual LowRankUpdate? UpdateFactors() => null;
+
+    /// <summary>Why <see cref="UpdateFactors"/> is null now, for error messages: a method without factors says what its update is instead.</summary>
+    public virtual string NoFactorsReason => "its update is not one fixed low-rank product now (its method declares no factors, or they depend on the input)";
+
+    /// <summary>
+    /// This layer's training terms beyond the task loss, already multiplied by their weights, as one
+    /// scalar in <see cref="AdapterDtype"/> that records gradients; null (the default) when the method
+    /// has none or their weights are zero. <see cref="PeftModel{TModel}.AuxiliaryLoss"/> sums them over
+    /// the active adapter's layers.
+    /// </summary>
+    public virtual Tensor? AuxiliaryLoss() => null;
+
     /// <summary>The adapter's own parameters (never the base layer's), each tensor once.</summary>
     public IEnumerable<Parameter> AdapterParameters() => parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>();
 

@@ -105,6 +105,28 @@ public abstract record PeftConfig
     }
 
     /// <summary>
+    /// The method's rank-like setting, by its name in the file (e.g. <c>"r"</c>): an integer every
+    /// adapter tensor grows with, so the trainable count grows with it. <see cref="BudgetMatcher"/>
+    /// searches it. Null (the default) for a method without one.
+    /// </summary>
+    public virtual string? RankKnob => null;
+
+    /// <summary>
+    /// The method's other integer settings that size the adapter, by file name (Lily's
+    /// <c>stride_A</c> and <c>num_B</c>), for which <see cref="BudgetMatcher"/> can try candidates.
+    /// Empty by default.
+    /// </summary>
+    public virtual IReadOnlyList<string> ShapeKnobs => [];
+
+    /// <summary>A copy of this config with the size setting <paramref name="knob"/> (<see cref="RankKnob"/> or one of <see cref="ShapeKnobs"/>) set to <paramref name="value"/>.</summary>
+    /// <exception cref="ArgumentException">The method has no such setting.</exception>
+    public virtual PeftConfig WithKnob(string knob, int value) => throw UnknownKnob(knob);
+
+    /// <summary>The error for a size setting this method does not have.</summary>
+    protected ArgumentException UnknownKnob(string knob) => new(
+        $"{PeftType} has no size setting '{knob}' (it has {string.Join(", ", new[] { RankKnob }.OfType<string>().Concat(ShapeKnobs).DefaultIfEmpty("none"))}).", nameof(knob));
+
+    /// <summary>
     /// Creates the object that turns each matched Linear layer into this method's adapter layer.
     /// One builder serves one injection, so it can hold state shared across layers.
     /// </summary>

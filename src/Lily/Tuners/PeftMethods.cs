@@ -4,7 +4,7 @@ namespace Lily;
 
 /// <summary>
 /// The fine-tuning methods whose <c>adapter_config.json</c> this library can read, by PEFT's
-/// <c>peft_type</c>. LoRA (<c>"LORA"</c>) and Lily (<c>"LILY"</c>) are built in; a new method
+/// <c>peft_type</c>. LoRA (<c>"LORA"</c>), Lily (<c>"LILY"</c>) and CLoRA (<c>"CLORA"</c>) are built in; a new method
 /// registers a reader for its own fields once, before its first file is loaded.
 /// </summary>
 /// <remarks>
@@ -19,10 +19,11 @@ public static class PeftMethods
     {
         ["LORA"] = LoraConfigFields.Read,
         ["LILY"] = LilyConfigFields.Read,
+        [CLoraConfig.Type] = CLoraConfigFields.Read,
     };
 
     /// <summary>The methods built into the library, in the order messages list them.</summary>
-    internal static readonly IReadOnlyList<string> BuiltIn = ["LORA", "LILY"];
+    internal static readonly IReadOnlyList<string> BuiltIn = ["LORA", "LILY", CLoraConfig.Type];
 
     /// <summary>
     /// Registers how to read the method named <paramref name="peftType"/> from a file. The reader

@@ -13,11 +13,12 @@ public sealed class MetaDeviceTests
     public static IEnumerable<object[]> Cases() =>
         from style in Zoo.All()
         from mode in new[] { AdapterAttachment.Auto, AdapterAttachment.Hook }
-        from method in new[] { "lily", "lora", "lily-per-token", "lily-per-sample", "dora", "dora-dropout" }
+        from method in new[] { "lily", "lora", "lily-per-token", "lily-per-sample", "dora", "dora-dropout", "clora" }
         select new object[] { style.Name, mode, method };
 
     private static PeftConfig Config(string method) => method switch
     {
+        "clora" => new CLoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, NumBases = 2, SadeWeight = 0.1 },
         "lora" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, LoraDropout = 0.1 },
         "dora" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, UseDora = true },
         "dora-dropout" => new LoraConfig { TargetModules = [PeftConfig.AllLinear], R = 2, UseDora = true, LoraDropout = 0.1 },
@@ -49,7 +50,7 @@ public sealed class MetaDeviceTests
         var x = randn(2, 3, Zoo.InputDim(style), device: meta);
         var y = model.call(x);
         y.device.type.Should().Be(DeviceType.META);
-        y.sum().backward();
+        (y.sum() + peft.AuxiliaryLoss()).backward();
         peft.TrainableParameters().Should().OnlyContain(p => !ReferenceEquals(p.grad, null) && p.grad!.device.type == DeviceType.META);
         // The participation check and the inference probe (markers made on each layer's device) run there too.
         peft.VerifyAdaptersApplied();

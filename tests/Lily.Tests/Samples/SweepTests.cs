@@ -37,6 +37,31 @@ public class SweepTests
         injected.GetParameterSummary().TrainableParameters.Should().Be(plan[2].Lily.Budget);
     }
 
+    // By hand, per target type of the 12-block ViT (m = 12 layers of one shape, p = 4 bases):
+    // p (d_in r + r d_out) + m p r²; q/k/v/o are 64 → 64, fc1 64 → 128, fc2 128 → 64; the head 325.
+    private static long CLoraCount(int r, int depth) =>
+        4 * (4L * (64 * r + r * 64) + depth * 4L * r * r) + 2 * (4L * (64 * r + r * 128) + depth * 4L * r * r) + 325;
+
+    [Fact]
+    public void The_deep_variant_has_12_blocks_and_CLoRA_is_matched_by_its_count()
+    {
+        SweepPlan.DepthOf("deep-all-targets").Should().Be(12);
+        SweepPlan.DepthOf("all-targets").Should().Be(4);
+        var plan = SweepPlan.For("deep-all-targets", [1, 4], strideA: 1, experts: 2, cloraBases: 4, sadeWeight: 0.1);
+        plan.Select(p => p.Lily.Budget).Should().Equal(new[] { 1, 4 }.Select(r => 12L * (4 * 128 + 2 * 192) * r + 325), "LoRA's count on 12 blocks");
+        foreach (var p in plan)
+        {
+            var clora = (CLoraConfig)p.CLora.Config;
+            clora.NumBases.Should().Be(4);
+            clora.SadeWeight.Should().Be(0.1);
+            p.CLora.Trainable.Should().Be(CLoraCount(clora.R, 12));
+            foreach (int other in new[] { clora.R - 1, clora.R + 1 }.Where(r => r >= 1))
+                Math.Abs(CLoraCount(other, 12) - p.CLora.Budget).Should().BeGreaterThanOrEqualTo(Math.Abs(p.CLora.Trainable - p.CLora.Budget));
+            p.Methods().Select(m => m.Method).Should().Equal("lora", "lily", "clora", "clora-sade");
+            ((CLoraConfig)p.Methods()[2].Config).SadeWeight.Should().Be(0, "the plain CLoRA run has SADE off");
+        }
+    }
+
     [Fact]
     public void Report_writes_the_table_the_csv_and_the_three_plots()
     {
@@ -47,10 +72,12 @@ public class SweepTests
             {
                 runs.Add(new SweepRun(p.Variant, "lora", p.LoraRank, p.LoraRank, seed, p.Lily.Budget, 0.80 + 0.01 * p.LoraRank + 0.001 * seed, 1));
                 runs.Add(new SweepRun(p.Variant, "lily", p.LoraRank, ((LilyConfig)p.Lily.Config).R, seed, p.Lily.Trainable, 0.78 + 0.01 * p.LoraRank, 1));
+                runs.Add(new SweepRun(p.Variant, "clora", p.LoraRank, ((CLoraConfig)p.CLora.Config).R, seed, p.CLora.Trainable, 0.83 + 0.01 * p.LoraRank + 0.003 * seed, 1));
             }
         string[] paths = ["blocks.0.attn.q_proj", "blocks.0.attn.k_proj"];
         var layers = paths.Select(path => new LayerAnalysis("attention-only", "lora", path, 1.5, []))
-            .Concat(paths.Select(path => new LayerAnalysis("attention-only", "lily", path, 1.8, [0.4, 0.6]))).ToList();
+            .Concat(paths.Select(path => new LayerAnalysis("attention-only", "lily", path, 1.8, [0.4, 0.6])))
+            .Concat(paths.Select(path => new LayerAnalysis("attention-only", "clora", path, 3.1, []))).ToList();
         var folder = Path.Combine(Path.GetTempPath(), "lily-sweep-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -61,7 +88,9 @@ public class SweepTests
             File.ReadAllLines(Path.Combine(folder, "sweep.csv")).Should().HaveCount(1 + runs.Count);
             File.ReadAllLines(Path.Combine(folder, "sweep-layers.csv")).Should().HaveCount(1 + layers.Count);
             var md = File.ReadAllText(Path.Combine(folder, "sweep.md"));
-            md.Should().Contain("| attention-only | 2 | 4,421 | 82.15 ± 0.07 %").And.Contain("-2.15 pp");
+            md.Should().Contain("| attention-only | 4 | 2 | LoRA | 2 | 4,421 | 82.15 ± 0.07 % |")
+                .And.Contain("| Lily | 3 | 5,029 (+13.8%) | 80.00 ± 0.00 % | -2.15 pp (±0.07) | 2 |")
+                .And.Contain($"| CLoRA | {((CLoraConfig)points[1].CLora.Config).R} |").And.Contain("85.45 ± 0.21 % | +3.30 pp (±0.22) | 2 |");
         }
         finally
         {

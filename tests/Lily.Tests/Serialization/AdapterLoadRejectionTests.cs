@@ -122,7 +122,7 @@ public sealed class AdapterLoadRejectionTests : IDisposable
     public void Unknown_peft_type_is_rejected()
     {
         EditConfig("\"LILY\"", "\"IA3\"");
-        ShouldReject<InvalidDataException>("*adapter_config.json: peft_type 'IA3' is not supported here (LORA and LILY are)*");
+        ShouldReject<InvalidDataException>("*adapter_config.json: peft_type 'IA3' is not supported here (LORA, LILY and CLORA are)*");
     }
 
     [Fact]

@@ -61,6 +61,21 @@ public sealed record LilyConfig : PeftConfig
     }
 
     /// <inheritdoc />
+    public override string? RankKnob => "r";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ShapeKnobs => ["stride_A", "num_B"];
+
+    /// <inheritdoc />
+    public override PeftConfig WithKnob(string knob, int value) => knob switch
+    {
+        "r" => this with { R = value },
+        "stride_A" => this with { StrideA = value },
+        "num_B" => this with { NumB = value },
+        _ => throw UnknownKnob(knob),
+    };
+
+    /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LilyBuilder(this);
 
     /// <inheritdoc />

@@ -268,6 +268,21 @@ public sealed class LilyLinear : AdapterLinear
         return combined.t().matmul(lily_A.weight!).mul_(Scaling).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The update's factors at the frozen mixture (<c>B = (Σ_e p_e B_e)ᵀ</c>, <c>A = lily_A.weight</c>),
+    /// or null while the router decides: the update then depends on the input (see <see cref="FactorsAt"/>).
+    /// </summary>
+    public override LowRankUpdate? UpdateFactors() =>
+        frozenMixture is null ? null : new(FrozenExpert().t(), lily_A.weight!, Scaling);
+
+    /// <summary>The update's factors at the fixed expert weights <paramref name="mixture"/> (<c>[E]</c>).</summary>
+    public LowRankUpdate FactorsAt(double[] mixture)
+    {
+        ArgumentNullException.ThrowIfNull(mixture);
+        var a = lily_A.weight!;
+        return new(lily_B.forward(tensor(mixture).to(a.dtype, a.device)).t(), a, Scaling);
+    }
+
     /// <summary>The frozen update <see cref="DeltaWeight"/>(<see cref="FrozenMixture"/>), merged as LoRA merges (see <see cref="FreezeRouting"/>).</summary>
     protected override Tensor MergeDelta() => DeltaWeight(FrozenMixtureFor(lily_A.weight!));
 

@@ -102,6 +102,12 @@ public sealed record LoraConfig : PeftConfig
     }
 
     /// <inheritdoc />
+    public override string? RankKnob => "r";
+
+    /// <inheritdoc />
+    public override PeftConfig WithKnob(string knob, int value) => knob == "r" ? this with { R = value } : throw UnknownKnob(knob);
+
+    /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LoraBuilder(this);
 
     /// <inheritdoc />

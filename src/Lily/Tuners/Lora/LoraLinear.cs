@@ -134,6 +134,14 @@ public sealed class LoraLinear : AdapterLinear
     /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
 
+    /// <summary>LoRA's own factors: <c>lora_B.weight</c>, <c>lora_A.weight</c> and the scaling.</summary>
+    public override LowRankUpdate? UpdateFactors() => UseDora ? null : new(lora_B.weight!, lora_A.weight!, Scaling);
+
+    /// <inheritdoc />
+    public override string NoFactorsReason => UseDora
+        ? "it is a DoRA layer: its update rescales whole rows of W, so it is not low-rank factors (merge it to see the weight)"
+        : base.NoFactorsReason;
+
     /// <inheritdoc />
     protected override Tensor MergeDelta() => DeltaWeight();
 

@@ -1,0 +1,86 @@
+using Lily.Serialization;
+
+namespace Lily;
+
+/// <summary>
+/// CLoRA: collaborative low-rank adaptation (Liu, Zhu, Huang, arXiv 2512.24603), implemented from
+/// the published description (see docs/methods/clora.md for every assumption). The layers of one
+/// group share <see cref="NumBases"/> pairs of base spaces, a down-projection <c>D_h</c>
+/// (<c>d_in × r</c>) and an up-projection <c>U_h</c> (<c>r × d_out</c>); each layer j has its own
+/// cores <c>Q_h^j</c> (<c>r × r</c>), and its update is <c>x ↦ scaling · x Σ_h D_h Q_h^j U_h</c>, of
+/// rank up to <c>p·r</c> (LoRA's is at most r). The update is a fixed matrix, so it merges into W.
+/// SADE, the paper's regularizer on the similarity of the terms <c>D_h Q_h^j U_h</c>, is the layer's
+/// training term (<see cref="PeftModel{TModel}.AuxiliaryLoss"/>) with weight <see cref="SadeWeight"/>.
+/// </summary>
+public sealed record CLoraConfig : PeftConfig
+{
+    /// <summary>The method's <c>peft_type</c> in <c>adapter_config.json</c>.</summary>
+    public const string Type = "CLORA";
+
+    /// <summary>Rank r of each base space and core. Written as <c>r</c>; at least 1 (the paper uses 8).</summary>
+    public int R { get; init; } = 8;
+
+    /// <summary>Number p of shared base pairs (D_h, U_h). Written as <c>num_bases</c>; at least 1 (p = 1 is a LoRA with a shared A and B and an own r × r core per layer).</summary>
+    public int NumBases { get; init; } = 4;
+
+    /// <summary>Plain multiplier of the update (no alpha / r). Written as <c>scaling</c>.</summary>
+    public double Scaling { get; init; } = 1.0;
+
+    /// <summary>
+    /// Weight of the SADE regularizer in <see cref="PeftModel{TModel}.AuxiliaryLoss"/>; 0 (the default)
+    /// turns it off. Written as <c>sade_weight</c>; finite and non-negative.
+    /// </summary>
+    public double SadeWeight { get; init; }
+
+    /// <summary>
+    /// Start the cores Q at zero, so the adapter starts as a no-op while D and U are random (default
+    /// true). False draws Q uniform in ±1/√r too: useful only for tests and experiments.
+    /// Written as <c>init_weights</c>.
+    /// </summary>
+    public bool InitWeights { get; init; } = true;
+
+    /// <summary>Which layers share one set of bases. Written as <c>share_by</c> (<c>"target"</c> or <c>"shape"</c>).</summary>
+    public CLoraSharing ShareBy { get; init; } = CLoraSharing.TargetType;
+
+    /// <inheritdoc />
+    public override string PeftType => Type;
+
+    /// <inheritdoc />
+    public override string? RankKnob => "r";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ShapeKnobs => ["num_bases"];
+
+    /// <inheritdoc />
+    public override PeftConfig WithKnob(string knob, int value) => knob switch
+    {
+        "r" => this with { R = value },
+        "num_bases" => this with { NumBases = value },
+        _ => throw UnknownKnob(knob),
+    };
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
+        Require(NumBases >= 1, nameof(NumBases), $"must be at least 1 (got {NumBases}).");
+        Require(double.IsFinite(Scaling), nameof(Scaling), $"must be finite (got {Scaling}).");
+        Require(double.IsFinite(SadeWeight) && SadeWeight >= 0, nameof(SadeWeight), $"must be finite and non-negative (got {SadeWeight}).");
+        Require(Enum.IsDefined(ShareBy), nameof(ShareBy), $"is not a known sharing ({ShareBy}).");
+    }
+
+    /// <inheritdoc />
+    public override AdapterBuilder CreateBuilder() => new CLoraBuilder(this);
+
+    /// <inheritdoc />
+    protected override void WriteFields(ConfigFieldWriter w)
+    {
+        w.Set("r", R);
+        w.Set("num_bases", NumBases);
+        w.Set("scaling", Scaling);
+        w.Set("sade_weight", SadeWeight);
+        w.Set("init_weights", InitWeights);
+        w.Set(CLoraConfigFields.ShareByField, CLoraConfigFields.Write(ShareBy));
+    }
+}
