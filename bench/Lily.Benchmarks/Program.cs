@@ -7,7 +7,8 @@ namespace Lily.Benchmarks;
 /// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>;
 /// <c>--paired [rounds]</c> instead runs the interleaved ratio measurement (<see cref="PairedRunner"/>),
 /// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>),
-/// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>).
+/// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
+/// <c>--levers [rounds] [group]</c> the adapter-local levers of that overhead (<see cref="Llama.LeverRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -41,6 +42,8 @@ public static class Program
             return PairedRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
         if (rest.Length > 0 && rest[0] == Llama.LlamaRunner.Command)
             return Llama.LlamaRunner.Run(rest[1..]);
+        if (rest.Length > 0 && rest[0] == Llama.LeverRunner.Command)
+            return Llama.LeverRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Length > 2 ? rest[2] : null);
         if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
             return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());
