@@ -15,6 +15,7 @@ public sealed class LlamaCase : IDisposable
     private readonly optim.Optimizer? optimizer;
     private readonly Tensor input;
     private readonly Tensor upstream;
+    private IDisposable? hooks;
 
     private LlamaCase(LlamaStack model, IReadOnlyList<Parameter> trainable, optim.Optimizer? optimizer, Tensor input, Tensor upstream, int rank)
     {
@@ -56,11 +57,11 @@ public sealed class LlamaCase : IDisposable
     /// <param name="adapter"><see cref="Adapter.Frozen"/>, <see cref="Adapter.Lora"/> or <see cref="Adapter.LilyBatchMean"/>.</param>
     /// <param name="depth">Blocks.</param>
     /// <param name="device">Where everything lives (<c>meta</c> builds no optimizer).</param>
-    /// <param name="scopePerLayer">Each block's forward in its own dispose scope (see <see cref="LlamaBlock.ScopePerLayer"/>).</param>
-    public static LlamaCase Create(Adapter adapter, int depth, Device device, bool scopePerLayer = false)
+    /// <param name="scope">Where the step's temporaries are disposed.</param>
+    public static LlamaCase Create(Adapter adapter, int depth, Device device, StepScope scope = StepScope.Step)
     {
         manual_seed(1717);
-        var model = new LlamaStack(depth, device) { ScopePerLayer = scopePerLayer };
+        var model = new LlamaStack(depth, device) { ScopePerLayer = scope == StepScope.Block };
         int rank = 0;
         IReadOnlyList<Parameter> trainable = [];
         if (adapter != Adapter.Frozen)
@@ -81,7 +82,10 @@ public sealed class LlamaCase : IDisposable
         var input = randn([LlamaSize.Batch, LlamaSize.Tokens, LlamaSize.Hidden], device: device).requires_grad_(true);
         var upstream = randn([LlamaSize.Batch, LlamaSize.Tokens, LlamaSize.Hidden], device: device).div_(100);
         model.train();
-        return new LlamaCase(model, trainable, optimizer, input, upstream, rank);
+        return new LlamaCase(model, trainable, optimizer, input, upstream, rank)
+        {
+            hooks = scope == StepScope.BlockHooks ? BlockScopes.Attach(model.Blocks) : null,
+        };
     }
 
     /// <summary>Trainable parameters (elements).</summary>
@@ -129,6 +133,7 @@ public sealed class LlamaCase : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        hooks?.Dispose();
         optimizer?.Dispose();
         model.Dispose();
         input.Dispose();

@@ -9,7 +9,7 @@ namespace Lily.Benchmarks.Llama;
 /// LoRA r = 8 and Lily at the <see cref="BudgetMatcher"/>-matched rank, adapters on all seven projections,
 /// at 4 blocks and 1 block; a training step and an unmerged inference forward, timed in interleaved rounds
 /// (<see cref="PairedRunner.Measure"/>). Each ratio to the frozen stack is taken within a round; the table
-/// gives its median and range (min, max) over the rounds, and <c>(ratio − 1) ÷ FLOP share</c> with the
+/// gives its median, quartiles and range over the rounds, and <c>(ratio − 1) ÷ FLOP share</c> with the
 /// share from <see cref="LlamaFlops"/>. Peak native memory of a step with one dispose scope around the whole
 /// step against a scope per block follows. Run with <c>--llama [rounds]</c>; <c>--llama --quick</c> runs 2 rounds,
 /// no memory probes, and checks the meta device: for CI, it asserts nothing about time.
@@ -36,7 +36,7 @@ public static class LlamaRunner
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"Llama stack (hidden {LlamaSize.Hidden}, MLP {LlamaSize.Intermediate}, {LlamaSize.Heads} heads, batch {LlamaSize.Batch} × {LlamaSize.Tokens}): {rounds} interleaved rounds, device {BenchOptions.Current.Device}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         report.AppendLine();
-        report.AppendLine("| Blocks | Adapter | r | Trainable | Step | Step × frozen, median [min, max] | FLOP share | Overhead ÷ share | Inference | Inference × frozen | FLOP share | Overhead ÷ share |");
+        report.AppendLine("| Blocks | Adapter | r | Trainable | Step | Step × frozen, median [q1, q3] (range) | FLOP share | Overhead ÷ share | Inference | Inference × frozen | FLOP share | Overhead ÷ share |");
         report.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int depth in Depths)
         {
@@ -60,24 +60,23 @@ public static class LlamaRunner
         if (!quick)
         {
             report.AppendLine();
-            report.AppendLine("| Peak native memory of a training step (4 blocks) | One scope around the step | A scope per block |");
-            report.AppendLine("|---|---:|---:|");
+            report.AppendLine("| Peak native memory of a training step (4 blocks) | One scope around the step | A scope per block (in its forward) | A scope per block (forward hooks) |");
+            report.AppendLine("|---|---:|---:|---:|");
             foreach (var adapter in Adapters)
             {
-                var whole = NativeMemory.PeakBytes("llama", $"{adapter}:4:step", "step");
-                var perBlock = NativeMemory.PeakBytes("llama", $"{adapter}:4:block", "step");
-                report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter} | {NativeMemory.Format(whole)} | {NativeMemory.Format(perBlock)} |");
+                var peaks = Enum.GetValues<StepScope>().Select(s => NativeMemory.Format(NativeMemory.PeakBytes("llama", $"{adapter}:4:{s}", "step")));
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter} | {string.Join(" | ", peaks)} |");
             }
         }
         Console.WriteLine(report.ToString());
         return 0;
     }
 
-    /// <summary>The memory probe's side: <paramref name="target"/> is <c>ADAPTER:DEPTH:step|block</c>.</summary>
+    /// <summary>The memory probe's side: <paramref name="target"/> is <c>ADAPTER:DEPTH:SCOPE</c> (a <see cref="StepScope"/>).</summary>
     public static ProbeTarget ProbeOperation(string target)
     {
         var parts = target.Split(':');
-        var c = LlamaCase.Create(Enum.Parse<Adapter>(parts[0]), int.Parse(parts[1], CultureInfo.InvariantCulture), BenchOptions.Current.TorchDevice, scopePerLayer: parts[2] == "block");
+        var c = LlamaCase.Create(Enum.Parse<Adapter>(parts[0]), int.Parse(parts[1], CultureInfo.InvariantCulture), BenchOptions.Current.TorchDevice, Enum.Parse<StepScope>(parts[2]));
         return new ProbeTarget(c.Step, c.ClearGradients);
     }
 
@@ -88,21 +87,28 @@ public static class LlamaRunner
     /// <exception cref="InvalidOperationException">A gradient is missing or misshapen.</exception>
     public static void CheckMeta()
     {
-        foreach (var adapter in Adapters)
+        foreach (var (adapter, scope) in Adapters.SelectMany(a => Enum.GetValues<StepScope>().Select(s => (a, s))))
         {
-            using var c = LlamaCase.Create(adapter, 1, META);
+            using var c = LlamaCase.Create(adapter, 1, META, scope);
             c.Step();
             foreach (var g in c.Gradients())
                 if (g is null || g.device.type != DeviceType.META)
-                    throw new InvalidOperationException($"{adapter} on meta: a gradient is missing or off the meta device.");
+                    throw new InvalidOperationException($"{adapter}, {scope} on meta: a gradient is missing or off the meta device.");
             c.Infer();
         }
         Console.Error.WriteLine("llama: meta device create, forward, backward: ok");
     }
 
+    // Median [first quartile, third quartile] (min–max) of the per-round ratios, mapped.
     private static string Spread(List<double> times, List<double> reference, Func<double, double> map)
     {
         var values = times.Zip(reference, (t, r) => map(t / r)).Order().ToList();
-        return string.Create(CultureInfo.InvariantCulture, $"{PairedRunner.Median(values):F3} [{values[0]:F3}, {values[^1]:F3}]");
+        double At(double q)
+        {
+            double position = q * (values.Count - 1);
+            int low = (int)Math.Floor(position), high = (int)Math.Ceiling(position);
+            return values[low] + (values[high] - values[low]) * (position - low);
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"{At(0.5):F3} [{At(0.25):F3}, {At(0.75):F3}] ({values[0]:F2}–{values[^1]:F2})");
     }
 }

@@ -22,6 +22,9 @@ public sealed class LlamaStack : nn.Module<Tensor, Tensor>
         foreach (var p in parameters()) p.requires_grad = false;
     }
 
+    /// <summary>The blocks, first to last.</summary>
+    public IEnumerable<LlamaBlock> Blocks => layers;
+
     /// <summary>Sets <see cref="LlamaBlock.ScopePerLayer"/> on every block.</summary>
     public bool ScopePerLayer
     {
