@@ -42,6 +42,11 @@ public static class LeverRunner
                     ("addmm_ with Bᵀ as a view", w => Lora(w, dOut, 8, BLayout.View)),
                     ("add_ of linear(h, B)", w => Lora(w, dOut, 8, BLayout.Linear)),
                 ]);
+                Group(report, $"LoRA r 8 down-projection A, 512→{dOut}, {mode}", rounds, train,
+                [
+                    ("linear(x, A) (current)", w => Lora(w, dOut, 8, BLayout.Contiguous)),
+                    ("mm with Aᵀ contiguous", w => Lora(w, dOut, 8, BLayout.AContiguous)),
+                ]);
                 Group(report, $"LoRA rank, 512→{dOut}, {mode}", rounds, train,
                     [.. new[] { 8, 11, 12, 16 }.Select(r => ($"r {r}", (Func<Workspace, Func<Tensor>>)(w => Lora(w, dOut, r, BLayout.Contiguous)))),
                      ("r 11 computed at 16 (A, Bᵀ padded with zero rows)", w => Lora(w, dOut, 11, BLayout.Padded))]);
@@ -70,7 +75,7 @@ public static class LeverRunner
 
     private static string? only;
 
-    private enum BLayout { Contiguous, View, Linear, Padded }
+    private enum BLayout { Contiguous, View, Linear, Padded, AContiguous }
 
     private enum Routing { Current, Sigmoid, BroadcastMix }
 
@@ -108,10 +113,10 @@ public static class LeverRunner
                 var hp = nn.functional.linear(x, cat([a, zeros(pad, LlamaSize.Hidden)], 0));
                 return result.addmm_(hp, cat([b.t(), zeros(pad, dOut)], 0));
             }
-            var h = nn.functional.linear(x, a);
+            var h = layout == BLayout.AContiguous ? x.mm(a.t().contiguous()) : nn.functional.linear(x, a);
             return layout switch
             {
-                BLayout.Contiguous => result.addmm_(h, b.t().contiguous()),
+                BLayout.Contiguous or BLayout.AContiguous => result.addmm_(h, b.t().contiguous()),
                 BLayout.View => result.addmm_(h, b.t()),
                 _ => result.add_(nn.functional.linear(h, b)),
             };
