@@ -103,12 +103,7 @@ public static class LlamaRunner
     private static string Spread(List<double> times, List<double> reference, Func<double, double> map)
     {
         var values = times.Zip(reference, (t, r) => map(t / r)).Order().ToList();
-        double At(double q)
-        {
-            double position = q * (values.Count - 1);
-            int low = (int)Math.Floor(position), high = (int)Math.Ceiling(position);
-            return values[low] + (values[high] - values[low]) * (position - low);
-        }
+        double At(double q) => PairedRunner.Quantile(values, q);
         return string.Create(CultureInfo.InvariantCulture, $"{At(0.5):F3} [{At(0.25):F3}, {At(0.75):F3}] ({values[0]:F2}–{values[^1]:F2})");
     }
 }
