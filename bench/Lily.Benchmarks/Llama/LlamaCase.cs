@@ -95,12 +95,17 @@ public sealed class LlamaCase : IDisposable
     /// One training step in one dispose scope: gradients to none, forward, backward of a fixed upstream
     /// gradient (the input requires grad, so backward runs through every block even without adapters), AdamW.
     /// </summary>
-    public void Step()
+    public void Step() => Run(withOptimizer: true);
+
+    /// <summary><see cref="Step"/> without the AdamW step: what the optimizer costs is the difference.</summary>
+    public void ForwardBackward() => Run(withOptimizer: false);
+
+    private void Run(bool withOptimizer)
     {
         using var scope = NewDisposeScope();
         ClearGradients();
         model.call(input).backward([upstream]);
-        optimizer?.step();
+        if (withOptimizer) optimizer?.step();
         BenchOptions.Current.Synchronize();
     }
 

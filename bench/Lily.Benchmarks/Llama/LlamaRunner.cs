@@ -59,6 +59,25 @@ public static class LlamaRunner
 
         if (!quick)
         {
+            // How much of a step's overhead is the optimizer rather than the adapter layers.
+            report.AppendLine();
+            report.AppendLine("| 4 blocks | Step | Forward + backward only | AdamW step (difference, median) | AdamW step ÷ frozen step |");
+            report.AppendLine("|---|---:|---:|---:|---:|");
+            var pairs = Adapters.Select(a => LlamaCase.Create(a, 4, device)).ToList();
+            var actions = pairs.SelectMany(c => new Action[] { c.Step, c.ForwardBackward }).ToList();
+            var times = PairedRunner.Measure(actions, rounds);
+            for (int i = 1; i < pairs.Count; i++)
+            {
+                var step = times[2 * i];
+                var noOptimizer = times[2 * i + 1];
+                var optimizerTimes = step.Zip(noOptimizer, (a, b) => a - b).ToList();
+                var shares = optimizerTimes.Zip(times[0], (o, f) => o / f).ToList();
+                report.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {Adapters[i]} | {PairedRunner.Median(step):F1} ms | {PairedRunner.Median(noOptimizer):F1} ms | {PairedRunner.Median(optimizerTimes):F2} ms | {PairedRunner.Median(shares):P2} |");
+            }
+            foreach (var c in pairs) c.Dispose();
+            Console.Error.WriteLine("llama: optimizer share done");
+
             report.AppendLine();
             report.AppendLine("| Peak native memory of a training step (4 blocks) | One scope around the step | A scope per block (in its forward) | A scope per block (forward hooks) |");
             report.AppendLine("|---|---:|---:|---:|");
