@@ -97,8 +97,16 @@ public sealed class LlamaCase : IDisposable
     /// </summary>
     public void Step() => Run(withOptimizer: true);
 
-    /// <summary><see cref="Step"/> without the AdamW step: what the optimizer costs is the difference.</summary>
+    /// <summary><see cref="Step"/> without the AdamW step.</summary>
     public void ForwardBackward() => Run(withOptimizer: false);
+
+    /// <summary>The AdamW step alone, on the gradients the last step left (run <see cref="ForwardBackward"/> first).</summary>
+    public void OptimizerStep()
+    {
+        using var scope = NewDisposeScope();
+        optimizer?.step();
+        BenchOptions.Current.Synchronize();
+    }
 
     private void Run(bool withOptimizer)
     {
