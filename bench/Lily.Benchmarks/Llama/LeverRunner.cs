@@ -38,8 +38,8 @@ public static class LeverRunner
             {
                 Group(report, $"LoRA r 8, 512→{dOut}, {mode}", rounds, train,
                 [
-                    ("addmm_ with Bᵀ contiguous (current)", w => Lora(w, dOut, 8, BLayout.Contiguous)),
-                    ("addmm_ with Bᵀ as a view", w => Lora(w, dOut, 8, BLayout.View)),
+                    ("addmm_ with Bᵀ contiguous (LoRA: training path)", w => Lora(w, dOut, 8, BLayout.Contiguous)),
+                    ("addmm_ with Bᵀ as a view (LoRA: path with no graph)", w => Lora(w, dOut, 8, BLayout.View)),
                     ("add_ of linear(h, B)", w => Lora(w, dOut, 8, BLayout.Linear)),
                 ]);
                 Group(report, $"LoRA r 8 down-projection A, 512→{dOut}, {mode}", rounds, train,
