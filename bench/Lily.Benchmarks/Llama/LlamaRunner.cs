@@ -12,7 +12,7 @@ namespace Lily.Benchmarks.Llama;
 /// gives its median, quartiles and range over the rounds, and <c>(ratio − 1) ÷ FLOP share</c> with the
 /// share from <see cref="LlamaFlops"/>. Peak native memory of a step with one dispose scope around the whole
 /// step against a scope per block follows. Run with <c>--llama [rounds]</c>; <c>--llama --quick</c> runs 2 rounds,
-/// no memory probes, and checks the meta device: for CI, it asserts nothing about time.
+/// no memory probes, and checks the meta device and that each model trains the count its plan says: for CI, it asserts nothing about time.
 /// </summary>
 public static class LlamaRunner
 {
@@ -41,6 +41,7 @@ public static class LlamaRunner
         foreach (int depth in Depths)
         {
             var cases = Adapters.Select(a => LlamaCase.Create(a, depth, device)).ToList();
+            CheckBudgets(depth, cases);
             var steps = PairedRunner.Measure(cases.Select(c => (Action)c.Step).ToList(), rounds);
             Console.Error.WriteLine($"llama: {depth} blocks, training done");
             var inference = PairedRunner.Measure(cases.Select(c => (Action)c.Infer).ToList(), rounds);
@@ -110,6 +111,16 @@ public static class LlamaRunner
             c.Infer();
         }
         Console.Error.WriteLine("llama: meta device create, forward, backward: ok");
+    }
+
+    // The models train what BudgetMatcher planned: LoRA's count is the budget, Lily's the matched count.
+    private static void CheckBudgets(int depth, IReadOnlyList<LlamaCase> cases)
+    {
+        var match = LlamaCase.MatchLily(depth);
+        long[] expected = [0, match.Budget, match.Trainable];
+        for (int i = 0; i < cases.Count; i++)
+            if (cases[i].TrainableElements != expected[i])
+                throw new InvalidOperationException($"{Adapters[i]} on {depth} blocks trains {cases[i].TrainableElements} parameters; the plan says {expected[i]}.");
     }
 
     // Median [first quartile, third quartile] (min–max) of the per-round ratios, mapped.
