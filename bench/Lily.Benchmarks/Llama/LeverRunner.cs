@@ -63,6 +63,11 @@ public static class LeverRunner
                 ("three products (current)", w => Down(w, 3, 8, fused: false)),
                 ("one product of the three A stacked", w => Down(w, 3, 8, fused: true)),
             ]);
+            Group(report, $"gate/up down-projections, r 8, {mode}", rounds, train,
+            [
+                ("two products (current)", w => Down(w, 2, 8, fused: false)),
+                ("one product of the two A stacked", w => Down(w, 2, 8, fused: true)),
+            ]);
             Group(report, $"q/k/v down-projections, r 11, {mode}", rounds, train,
             [
                 ("three products (current)", w => Down(w, 3, 11, fused: false)),
