@@ -111,12 +111,12 @@ public static class LeverRunner
         w.Upstream(dOut);
         return () =>
         {
-            var result = zeros(Rows, dOut);
+            var result = zeros(Rows, dOut, device: x.device);
             if (layout == BLayout.Padded)
             {
                 int pad = (r + 7) / 8 * 8 - r;
-                var hp = nn.functional.linear(x, cat([a, zeros(pad, LlamaSize.Hidden)], 0));
-                return result.addmm_(hp, cat([b.t(), zeros(pad, dOut)], 0));
+                var hp = nn.functional.linear(x, cat([a, zeros(pad, LlamaSize.Hidden, device: x.device)], 0));
+                return result.addmm_(hp, cat([b.t(), zeros(pad, dOut, device: x.device)], 0));
             }
             var h = layout == BLayout.AContiguous ? x.mm(a.t().contiguous()) : nn.functional.linear(x, a);
             return layout switch
@@ -137,7 +137,7 @@ public static class LeverRunner
         w.Upstream(dOut);
         return () =>
         {
-            var result = zeros(Rows, dOut);
+            var result = zeros(Rows, dOut, device: x.device);
             var h = nn.functional.linear(x, a);
             Tensor right;
             switch (routing)
@@ -182,11 +182,13 @@ public static class LeverRunner
         private readonly List<Tensor> leaves = [];
         private Tensor? upstream;
 
-        public Tensor Input(long d) => Leaf(randn(Rows, d));
+        private static Device Device => BenchOptions.Current.TorchDevice;
 
-        public Tensor Weight(long rows, long cols) => Leaf(randn(rows, cols).div_(Math.Sqrt(cols)));
+        public Tensor Input(long d) => Leaf(randn(Rows, d, device: Device));
 
-        public void Upstream(long d) => upstream = randn(Rows, d).DetachFromDisposeScope();
+        public Tensor Weight(long rows, long cols) => Leaf(randn(rows, cols, device: Device).div_(Math.Sqrt(cols)));
+
+        public void Upstream(long d) => upstream = randn(Rows, d, device: Device).DetachFromDisposeScope();
 
         private Tensor Leaf(Tensor t)
         {
@@ -201,10 +203,13 @@ public static class LeverRunner
             if (!train)
             {
                 using (no_grad()) forward();
-                return;
             }
-            foreach (var l in leaves) l.grad = null;
-            forward().backward([upstream!]);
+            else
+            {
+                foreach (var l in leaves) l.grad = null;
+                forward().backward([upstream!]);
+            }
+            BenchOptions.Current.Synchronize();
         }
 
         public void Dispose()
