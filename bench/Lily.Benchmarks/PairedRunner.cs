@@ -108,7 +108,7 @@ public static class PairedRunner
 
     internal static double Median(List<double> values) => Quantile(values.Order().ToList(), 0.5);
 
-    private static double Quantile(List<double> sorted, double q)
+    internal static double Quantile(List<double> sorted, double q)
     {
         double position = q * (sorted.Count - 1);
         int low = (int)Math.Floor(position), high = (int)Math.Ceiling(position);

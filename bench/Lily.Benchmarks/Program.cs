@@ -6,7 +6,9 @@ namespace Lily.Benchmarks;
 /// Runs the benchmarks: <c>dotnet run -c Release --project bench/Lily.Benchmarks -- --filter '*'</c>.
 /// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>;
 /// <c>--paired [rounds]</c> instead runs the interleaved ratio measurement (<see cref="PairedRunner"/>),
-/// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>).
+/// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>),
+/// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
+/// <c>--levers [rounds] [group]</c> the adapter-local levers of that overhead (<see cref="Llama.LeverRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -24,6 +26,7 @@ public static class Program
                 {
                     "layer" => LayerBenchmarks.ProbeOperation(target, operation),
                     "train" => TrainingStepBenchmarks.ProbeOperation(target),
+                    "llama" => Llama.LlamaRunner.ProbeOperation(target),
                     _ => throw new ArgumentException($"Unknown probe kind '{kind}'."),
                 };
             });
@@ -37,6 +40,10 @@ public static class Program
         Console.WriteLine($"Lily benchmarks: device {options.Device}, torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs.");
         if (rest.Length > 0 && rest[0] == PairedRunner.Command)
             return PairedRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
+        if (rest.Length > 0 && rest[0] == Llama.LlamaRunner.Command)
+            return Llama.LlamaRunner.Run(rest[1..]);
+        if (rest.Length > 0 && rest[0] == Llama.LeverRunner.Command)
+            return Llama.LeverRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Length > 2 ? rest[2] : null);
         if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
             return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());

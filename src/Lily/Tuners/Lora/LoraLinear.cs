@@ -97,17 +97,21 @@ public sealed class LoraLinear : AdapterLinear
     protected override Tensor Delta(Tensor x, Tensor baseRows) => UseDora ? DoraDelta(x, baseRows) : Delta(x);
 
     /// <summary>
-    /// <c>result += scaling · (A x) Bᵀ</c> as one <c>addmm_</c>. Bᵀ is passed as a contiguous
-    /// <c>[r, d_out]</c> copy (r·d_out elements): backward's <c>∂L/∂h = g B</c> then multiplies by a
-    /// transposed operand, which BLAS does markedly faster for thin matrices than with B's own
-    /// <c>[d_out, r]</c> layout.
+    /// <c>result += scaling · (A x) Bᵀ</c> as one <c>addmm_</c>. While autograd records, Bᵀ is passed as
+    /// a contiguous <c>[r, d_out]</c> copy (r·d_out elements): backward's <c>∂L/∂h = g B</c> then multiplies
+    /// by a transposed operand, which BLAS does markedly faster for thin matrices than with B's own
+    /// <c>[d_out, r]</c> layout (`--levers`: the view costs 1.6–1.9× the adapter's time in training).
+    /// With no graph the copy buys nothing and Bᵀ stays a view (about 9% of the adapter's inference time
+    /// saved; docs/performance.md).
     /// </summary>
     protected override Tensor AddDelta(Tensor result, Tensor x)
     {
         if (UseDora)
             return NeedsGraph(result, x) ? result.add_(DoraDelta(x, result)) : AddDoraInPlace(result, x);
         var h = lora_A.forward(lora_dropout.forward(x)).reshape(-1, Rank);
-        return result.addmm_(h, lora_B.weight!.t().contiguous(), beta: 1, alpha: (float)Scaling);
+        var bT = lora_B.weight!.t();
+        bool recording = is_grad_enabled() && (h.requires_grad || bT.requires_grad || result.requires_grad);
+        return result.addmm_(h, recording ? bT.contiguous() : bT, beta: 1, alpha: (float)Scaling);
     }
 
     // True when autograd records this forward (something involved requires grad) or dropout acts:

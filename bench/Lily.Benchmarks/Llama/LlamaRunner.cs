@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text;
+using static TorchSharp.torch;
+
+namespace Lily.Benchmarks.Llama;
+
+/// <summary>
+/// Adapter overhead against its FLOP share on the <see cref="LlamaStack"/> (issue 17): the frozen stack,
+/// LoRA r = 8 and Lily at the <see cref="BudgetMatcher"/>-matched rank, adapters on all seven projections,
+/// at 4 blocks and 1 block; a training step and an unmerged inference forward, timed in interleaved rounds
+/// (<see cref="PairedRunner.Measure"/>). Each ratio to the frozen stack is taken within a round; the table
+/// gives its median, quartiles and range over the rounds, and <c>(ratio − 1) ÷ FLOP share</c> with the
+/// share from <see cref="LlamaFlops"/>. Peak native memory of a step with one dispose scope around the whole
+/// step against a scope per block follows. Run with <c>--llama [rounds]</c>; <c>--llama --quick</c> runs 2 rounds,
+/// no memory probes, and checks the meta device and that each model trains the count its plan says: for CI, it asserts nothing about time.
+/// </summary>
+public static class LlamaRunner
+{
+    /// <summary>The argument that selects this mode.</summary>
+    public const string Command = "--llama";
+
+    /// <summary>The argument of the quick mode.</summary>
+    public const string Quick = "--quick";
+
+    private static readonly Adapter[] Adapters = [Adapter.Frozen, Adapter.Lora, Adapter.LilyBatchMean];
+    private static readonly int[] Depths = [4, 1];
+
+    /// <summary>Parses <c>[rounds] [--quick]</c> and runs.</summary>
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains(Quick);
+        var numbers = args.Where(a => a != Quick).ToList();
+        int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 15;
+        if (quick) CheckMeta();
+        var device = BenchOptions.Current.TorchDevice;
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Llama stack (hidden {LlamaSize.Hidden}, MLP {LlamaSize.Intermediate}, {LlamaSize.Heads} heads, batch {LlamaSize.Batch} × {LlamaSize.Tokens}): {rounds} interleaved rounds, device {BenchOptions.Current.Device}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+        report.AppendLine();
+        report.AppendLine("| Blocks | Adapter | r | Trainable | Step | Step × frozen, median [q1, q3] (range) | FLOP share | Overhead ÷ share | Inference | Inference × frozen | FLOP share | Overhead ÷ share |");
+        report.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (int depth in Depths)
+        {
+            var cases = Adapters.Select(a => LlamaCase.Create(a, depth, device)).ToList();
+            CheckBudgets(depth, cases);
+            var steps = PairedRunner.Measure(cases.Select(c => (Action)c.Step).ToList(), rounds);
+            Console.Error.WriteLine($"llama: {depth} blocks, training done");
+            var inference = PairedRunner.Measure(cases.Select(c => (Action)c.Infer).ToList(), rounds);
+            Console.Error.WriteLine($"llama: {depth} blocks, inference done");
+            for (int i = 0; i < cases.Count; i++)
+            {
+                int experts = Adapters[i] == Adapter.LilyBatchMean ? Budget.Experts : 0;
+                double trainShare = LlamaFlops.Share(cases[i].Rank, experts, training: true);
+                double inferShare = LlamaFlops.Share(cases[i].Rank, experts, training: false);
+                report.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {depth} | {Adapters[i]} | {cases[i].Rank} | {cases[i].TrainableElements:N0} | {PairedRunner.Median(steps[i]):F1} ms | {Spread(steps[i], steps[0], r => r)} | {trainShare:P2} | {Spread(steps[i], steps[0], r => trainShare > 0 ? (r - 1) / trainShare : 0)} " +
+                    $"| {PairedRunner.Median(inference[i]):F1} ms | {Spread(inference[i], inference[0], r => r)} | {inferShare:P2} | {Spread(inference[i], inference[0], r => inferShare > 0 ? (r - 1) / inferShare : 0)} |");
+            }
+            foreach (var c in cases) c.Dispose();
+        }
+
+        if (!quick)
+        {
+            // How much of a step's overhead is the optimizer rather than the adapter layers: AdamW's step
+            // alone, timed in the same rounds as the frozen stack's step.
+            report.AppendLine();
+            report.AppendLine("| 4 blocks | AdamW step alone | ÷ frozen step, median [q1, q3] (range) |");
+            report.AppendLine("|---|---:|---:|");
+            var pairs = Adapters.Select(a => LlamaCase.Create(a, 4, device)).ToList();
+            foreach (var c in pairs) c.ForwardBackward();
+            var times = PairedRunner.Measure(pairs.Select((c, i) => i == 0 ? (Action)c.Step : c.OptimizerStep).ToList(), rounds);
+            for (int i = 1; i < pairs.Count; i++)
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {Adapters[i]} | {PairedRunner.Median(times[i]):F2} ms | {Spread(times[i], times[0], r => r)} |");
+            foreach (var c in pairs) c.Dispose();
+            Console.Error.WriteLine("llama: optimizer share done");
+
+            report.AppendLine();
+            report.AppendLine("| Peak native memory of a training step (4 blocks) | One scope around the step | A scope per block (in its forward) | A scope per block (forward hooks) |");
+            report.AppendLine("|---|---:|---:|---:|");
+            foreach (var adapter in Adapters)
+            {
+                var peaks = Enum.GetValues<StepScope>().Select(s => NativeMemory.Format(NativeMemory.PeakBytes("llama", $"{adapter}:4:{s}", "step")));
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter} | {string.Join(" | ", peaks)} |");
+            }
+        }
+        Console.WriteLine(report.ToString());
+        return 0;
+    }
+
+    /// <summary>The memory probe's side: <paramref name="target"/> is <c>ADAPTER:DEPTH:SCOPE</c> (a <see cref="StepScope"/>).</summary>
+    public static ProbeTarget ProbeOperation(string target)
+    {
+        var parts = target.Split(':');
+        var c = LlamaCase.Create(Enum.Parse<Adapter>(parts[0]), int.Parse(parts[1], CultureInfo.InvariantCulture), BenchOptions.Current.TorchDevice, Enum.Parse<StepScope>(parts[2]));
+        return new ProbeTarget(c.Step, c.ClearGradients);
+    }
+
+    /// <summary>
+    /// Every variant on the meta device: created, a training step's forward and backward run, and every
+    /// trainable parameter and the input get a gradient of their own shape.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A gradient is missing or misshapen.</exception>
+    public static void CheckMeta()
+    {
+        foreach (var (adapter, scope) in Adapters.SelectMany(a => Enum.GetValues<StepScope>().Select(s => (a, s))))
+        {
+            using var c = LlamaCase.Create(adapter, 1, META, scope);
+            c.Step();
+            foreach (var g in c.Gradients())
+                if (g is null || g.device.type != DeviceType.META)
+                    throw new InvalidOperationException($"{adapter}, {scope} on meta: a gradient is missing or off the meta device.");
+            c.Infer();
+        }
+        Console.Error.WriteLine("llama: meta device create, forward, backward: ok");
+    }
+
+    // The models train what BudgetMatcher planned: LoRA's count is the budget, Lily's the matched count.
+    private static void CheckBudgets(int depth, IReadOnlyList<LlamaCase> cases)
+    {
+        var match = LlamaCase.MatchLily(depth);
+        long[] expected = [0, match.Budget, match.Trainable];
+        for (int i = 0; i < cases.Count; i++)
+            if (cases[i].TrainableElements != expected[i])
+                throw new InvalidOperationException($"{Adapters[i]} on {depth} blocks trains {cases[i].TrainableElements} parameters; the plan says {expected[i]}.");
+    }
+
+    // Median [first quartile, third quartile] (min–max) of the per-round ratios, mapped.
+    private static string Spread(List<double> times, List<double> reference, Func<double, double> map)
+    {
+        var values = times.Zip(reference, (t, r) => map(t / r)).Order().ToList();
+        double At(double q) => PairedRunner.Quantile(values, q);
+        return string.Create(CultureInfo.InvariantCulture, $"{At(0.5):F3} [{At(0.25):F3}, {At(0.75):F3}] ({values[0]:F2}–{values[^1]:F2})");
+    }
+}
