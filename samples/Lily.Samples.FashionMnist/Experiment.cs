@@ -85,6 +85,20 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     }
 
     /// <summary>
+    /// DoRA (<paramref name="lora"/> with <c>use_dora</c>), its rank chosen by <see cref="BudgetMatcher"/>
+    /// so its trainable count (LoRA's factors plus a magnitude per output row of every layer) is nearest
+    /// <paramref name="lora"/>'s; alpha stays 2r at the matched rank.
+    /// </summary>
+    public static BudgetMatch MatchDora(LoraConfig lora, IReadOnlyList<string> targets, int depth = 4)
+    {
+        using var model = BuildModel(depth);
+        long budget = PeftPlan.For(model, lora).TrainableParameters;
+        var match = BudgetMatcher.Match(model, LoraConfigFor(1, targets) with { UseDora = true }, budget, maxRank: 256);
+        int r = ((LoraConfig)match.Config).R;
+        return match with { Config = LoraConfigFor(r, targets) with { UseDora = true } };
+    }
+
+    /// <summary>
     /// CLoRA with <paramref name="bases"/> base pairs and SADE weight <paramref name="sadeWeight"/>,
     /// its rank chosen by <see cref="BudgetMatcher"/> so its trainable count is nearest <paramref name="lora"/>'s.
     /// </summary>

@@ -18,16 +18,18 @@ var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0
 var quick = new Option<bool>("--quick") { Description = "Smoke test: 4,000 training images per split, two epochs each (under a minute)" };
 var trainSamples = new Option<int?>("--train-samples") { Description = "Training images per split (default: all, about 30,000)" };
 var testSamples = new Option<int?>("--test-samples") { Description = "Test images per split (default: all, 5,000)" };
-var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs Lily and CLoRA (with and without SADE) at the matched budget, Pareto, effective-rank and routing plots" };
+var sweepFlag = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs DoRA, Lily and CLoRA (with and without SADE) at the matched budget, Pareto, effective-rank and routing plots" };
 var sweepVariants = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only, deep-all-targets (12 blocks) (default all; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only", "deep-all-targets"], AllowMultipleArgumentsPerToken = true };
 var cloraBases = new Option<int>("--clora-bases") { Description = "Sweep: CLoRA's number of shared base pairs p", DefaultValueFactory = _ => 4 };
 var sadeWeight = new Option<double>("--sade-weight") { Description = "Sweep: CLoRA's SADE weight for the clora-sade runs (0: none)", DefaultValueFactory = _ => 0.1 };
+string[] sweepMethodNames = ["lora", "dora", "lily", "clora", "clora-sade"];
+var sweepMethods = new Option<string[]>("--sweep-methods") { Description = "Sweep: methods to run at each budget, among lora, dora, lily, clora, clora-sade (lora always: every row is compared with it)", DefaultValueFactory = _ => sweepMethodNames, AllowMultipleArgumentsPerToken = true };
 var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA ranks, each sets one budget", DefaultValueFactory = _ => [1, 2, 4, 8, 16], AllowMultipleArgumentsPerToken = true };
 var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
 var dataParallel = new Option<bool>("--data-parallel") { Description = "Under mpiexec -n N: LoRA and Lily fine-tuned data-parallel, each rank on its part of every batch (docs/distributed.md)" };
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, dataParallel };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepMethods, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, dataParallel };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -66,6 +68,7 @@ root.SetAction(parsed =>
         var sweep = new SweepOptions
         {
             Variants = parsed.GetValue(sweepVariants)!,
+            Methods = parsed.GetValue(sweepMethods)!,
             LoraRanks = parsed.GetValue(sweepRanks)!,
             StrideA = parsed.GetValue(sweepStride),
             AnalysisRank = parsed.GetValue(analysisRank),
@@ -79,6 +82,14 @@ root.SetAction(parsed =>
             AnsiConsole.MarkupLine(unknown.Count > 0
                 ? $"[red]Unknown --sweep-variant {Markup.Escape(string.Join(", ", unknown))}; known: {string.Join(", ", SweepPlan.Variants.Keys)}.[/]"
                 : "[red]--analysis-rank must be one of --sweep-ranks.[/]");
+            return 2;
+        }
+        var unknownMethods = sweep.Methods.Except(sweepMethodNames).ToList();
+        if (unknownMethods.Count > 0 || !sweep.Methods.Contains("lora"))
+        {
+            AnsiConsole.MarkupLine(unknownMethods.Count > 0
+                ? $"[red]Unknown --sweep-methods {Markup.Escape(string.Join(", ", unknownMethods))}; known: {string.Join(", ", sweepMethodNames)}.[/]"
+                : "[red]--sweep-methods must include lora: every row is compared with it.[/]");
             return 2;
         }
         new Sweep(options, sweep, AnsiConsole.Console).Run(command);

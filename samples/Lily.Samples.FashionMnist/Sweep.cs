@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Lily.Samples.FashionMnist;
 
 /// <summary>
-/// The budget sweep: LoRA at each rank, and Lily and CLoRA (with and without SADE) at the matched
+/// The budget sweep: LoRA at each rank, and DoRA, Lily and CLoRA (with and without SADE) at the matched
 /// budget, every seed, on the sample's transfer task, for each variant; then the tables and plots of
 /// <see cref="SweepReport"/>. One pretrained ViT per depth is shared by every run of that depth.
 /// </summary>
@@ -23,7 +23,7 @@ public sealed class Sweep(SampleOptions options, SweepOptions sweep, IAnsiConsol
 
         var (preTrain, preTest) = FashionMnistDataset.LoadTrainTest(options.DataFolder, Experiment.PretrainClasses, options.TrainSamples, options.TestSamples, seed: 0);
         var (adaptTrain, adaptTest) = FashionMnistDataset.LoadTrainTest(options.DataFolder, Experiment.AdaptClasses, options.TrainSamples, options.TestSamples, seed: 0);
-        console.MarkupLine($"Sweep: variants {string.Join(", ", sweep.Variants)}; LoRA ranks {string.Join(", ", sweep.LoraRanks)}; Lily stride_A {sweep.StrideA}, {options.LilyExperts} experts; CLoRA {sweep.CLoraBases} bases, SADE weight {sweep.SadeWeight}; seeds {string.Join(", ", options.Seeds)}; {adaptTrain.Count:N0} train / {adaptTest.Count:N0} test images, {options.FineTuneEpochs} epochs; {torch.get_num_threads()} threads.");
+        console.MarkupLine($"Sweep: variants {string.Join(", ", sweep.Variants)}; methods {string.Join(", ", sweep.Methods)}; LoRA ranks {string.Join(", ", sweep.LoraRanks)}; Lily stride_A {sweep.StrideA}, {options.LilyExperts} experts; CLoRA {sweep.CLoraBases} bases, SADE weight {sweep.SadeWeight}; seeds {string.Join(", ", options.Seeds)}; {adaptTrain.Count:N0} train / {adaptTest.Count:N0} test images, {options.FineTuneEpochs} epochs; {torch.get_num_threads()} threads.");
         var pretrainedByDepth = new Dictionary<int, Dictionary<string, Tensor>>();
 
         var runs = new List<SweepRun>();
@@ -40,15 +40,17 @@ public sealed class Sweep(SampleOptions options, SweepOptions sweep, IAnsiConsol
             {
                 var lily = (LilyConfig)point.Lily.Config;
                 var clora = (CLoraConfig)point.CLora.Config;
-                console.MarkupLine($"[bold]{variant}[/] ({depth} blocks) LoRA r = {point.LoraRank} ({point.Lily.Budget:N0} trainable) vs Lily r = {lily.R} ({point.Lily.Trainable:N0}, {point.Lily.RelativeGap:+0.0%;-0.0%}) vs CLoRA r = {clora.R}, p = {clora.NumBases} ({point.CLora.Trainable:N0}, {point.CLora.RelativeGap:+0.0%;-0.0%})");
+                var dora = (LoraConfig)point.Dora.Config;
+                console.MarkupLine($"[bold]{variant}[/] ({depth} blocks) LoRA r = {point.LoraRank} ({point.Lily.Budget:N0} trainable) vs DoRA r = {dora.R} ({point.Dora.Trainable:N0}, {point.Dora.RelativeGap:+0.0%;-0.0%}) vs Lily r = {lily.R} ({point.Lily.Trainable:N0}, {point.Lily.RelativeGap:+0.0%;-0.0%}) vs CLoRA r = {clora.R}, p = {clora.NumBases} ({point.CLora.Trainable:N0}, {point.CLora.RelativeGap:+0.0%;-0.0%})");
                 foreach (int seed in options.Seeds)
                 {
                     bool analyse = point.LoraRank == sweep.AnalysisRank && seed == options.Seeds[0];
-                    foreach (var (method, config, _) in point.Methods())
+                    foreach (var (method, config, _) in point.Methods().Where(m => sweep.Methods.Contains(m.Method)))
                     {
                         Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = (peft, test) =>
                         {
-                            if (analyse) layers.AddRange(UpdateAnalysis.Of(peft, test, variant, method));
+                            // DoRA's ΔW is not low-rank factors: it stays out of the effective-rank analysis.
+                            if (analyse && UpdateAnalysis.CanAnalyse(peft)) layers.AddRange(UpdateAnalysis.Of(peft, test, variant, method));
                             if (peft.AdaptedModules.All(a => a.Layer is CLoraLinear)) console.MarkupLine($"  SADE after training (unweighted, summed over layers): {TotalSade(peft):G4}");
                         };
                         var result = experiment.FineTune(method, seed, config, pretrained, adaptTrain, adaptTest, device, inspect, saveFiles: false, depth: depth);

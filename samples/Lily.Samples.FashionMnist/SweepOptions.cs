@@ -6,6 +6,12 @@ public sealed record SweepOptions
     /// <summary>The variants to run (keys of <see cref="SweepPlan.Variants"/>).</summary>
     public IReadOnlyList<string> Variants { get; init; } = ["all-targets", "attention-only", "deep-all-targets"];
 
+    /// <summary>
+    /// The methods to run at each budget (<c>lora</c>, <c>dora</c>, <c>lily</c>, <c>clora</c>,
+    /// <c>clora-sade</c>); LoRA is always among them, as the reference every row is compared with.
+    /// </summary>
+    public IReadOnlyList<string> Methods { get; init; } = ["lora", "dora", "lily", "clora", "clora-sade"];
+
     /// <summary>LoRA's ranks; each sets one budget.</summary>
     public IReadOnlyList<int> LoraRanks { get; init; } = [1, 2, 4, 8, 16];
 

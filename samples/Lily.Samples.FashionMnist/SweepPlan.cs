@@ -1,7 +1,7 @@
 namespace Lily.Samples.FashionMnist;
 
 /// <summary>
-/// The budgets of the sweep: for each LoRA rank, Lily's and CLoRA's matched configs (library's
+/// The budgets of the sweep: for each LoRA rank, DoRA's, Lily's and CLoRA's matched configs (library's
 /// <see cref="BudgetMatcher"/>).
 /// </summary>
 public static class SweepPlan
@@ -26,7 +26,7 @@ public static class SweepPlan
     public static int DepthOf(string variant) => Depths.TryGetValue(variant, out int depth) ? depth : 4;
 
     /// <summary>
-    /// One point per LoRA rank in <paramref name="loraRanks"/>: Lily matched with <paramref name="strideA"/>
+    /// One point per LoRA rank in <paramref name="loraRanks"/>: DoRA matched by its rank, Lily matched with <paramref name="strideA"/>
     /// and <paramref name="experts"/>, CLoRA with <paramref name="cloraBases"/> base pairs (SADE weight
     /// <paramref name="sadeWeight"/> for its SADE run; the count does not depend on it).
     /// </summary>
@@ -40,7 +40,7 @@ public static class SweepPlan
         {
             var lora = Experiment.LoraConfigFor(r, targets);
             return new SweepPoint(variant, r, lora, Experiment.MatchLily(lora, targets, strideA, experts, depth),
-                Experiment.MatchCLora(lora, targets, cloraBases, sadeWeight, depth));
+                Experiment.MatchCLora(lora, targets, cloraBases, sadeWeight, depth), Experiment.MatchDora(lora, targets, depth));
         }).ToList();
     }
 }

@@ -7,7 +7,7 @@ public static class SweepPlots
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    private static readonly string[] Methods = ["lora", "lily", "clora", "clora-sade"];
+    private static readonly string[] Methods = ["lora", "dora", "lily", "clora", "clora-sade"];
 
     /// <summary>
     /// Test accuracy against trainable parameters (log scale), mean ± sample standard deviation over
@@ -40,7 +40,10 @@ public static class SweepPlots
         plot.SavePng(path, 900, 560);
     }
 
-    /// <summary>Effective rank of ΔW per adapted layer, every method at one budget.</summary>
+    /// <summary>
+    /// Effective rank of ΔW per adapted layer, every analysed method at one budget (not DoRA: its update
+    /// rescales whole rows of W and is not low-rank factors, so <see cref="UpdateAnalysis"/> leaves it out).
+    /// </summary>
     public static void EffectiveRank(IReadOnlyList<LayerAnalysis> layers, SweepPoint point, string path)
     {
         var plot = new ScottPlot.Plot();

@@ -37,7 +37,8 @@ public static class SweepReport
             if (analysed.Count == 0) continue;
             var point = points.First(p => p.Variant == variant && p.LoraRank == analysisRank);
             SweepPlots.EffectiveRank(analysed, point, Path.Combine(folder, files[1]));
-            SweepPlots.Routing(analysed.Where(l => l.Method == "lily").ToList(), point, Path.Combine(folder, files[2]));
+            var lily = analysed.Where(l => l.Method == "lily").ToList();
+            if (lily.Count > 0) SweepPlots.Routing(lily, point, Path.Combine(folder, files[2]));
         }
     }
 
@@ -102,6 +103,7 @@ public static class SweepReport
     public static string Label(string method) => method switch
     {
         "lora" => "LoRA",
+        "dora" => "DoRA",
         "lily" => "Lily",
         "clora" => "CLoRA",
         "clora-sade" => "CLoRA + SADE",

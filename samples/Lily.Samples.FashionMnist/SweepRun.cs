@@ -2,7 +2,7 @@ namespace Lily.Samples.FashionMnist;
 
 /// <summary>One fine-tuning run of the sweep.</summary>
 /// <param name="Variant">Which layers were adapted.</param>
-/// <param name="Method"><c>lora</c>, <c>lily</c>, <c>clora</c> or <c>clora-sade</c>.</param>
+/// <param name="Method"><c>lora</c>, <c>dora</c>, <c>lily</c>, <c>clora</c> or <c>clora-sade</c>.</param>
 /// <param name="LoraRank">The LoRA rank that set this run's budget.</param>
 /// <param name="Rank">This method's rank.</param>
 /// <param name="Seed">The fine-tuning seed.</param>

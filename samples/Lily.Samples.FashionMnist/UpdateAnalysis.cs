@@ -19,7 +19,16 @@ namespace Lily.Samples.FashionMnist;
 /// </remarks>
 public static class UpdateAnalysis
 {
+    /// <summary>
+    /// Whether every adapted layer's ΔW can be analysed: it declares low-rank factors or is Lily. A DoRA
+    /// layer cannot (its update rescales whole rows of W; the library says why in
+    /// <see cref="AdapterLinear.NoFactorsReason"/>).
+    /// </summary>
+    public static bool CanAnalyse(PeftModel<VisionTransformer> peft) =>
+        peft.AdaptedModules.All(l => l.Layer is LilyLinear || l.Layer.UpdateFactors() is not null);
+
     /// <summary>The analysis of every adapted layer of <paramref name="peft"/>, in traversal order.</summary>
+    /// <exception cref="NotSupportedException">A layer's ΔW cannot be analysed (see <see cref="CanAnalyse"/>).</exception>
     public static List<LayerAnalysis> Of(PeftModel<VisionTransformer> peft, FashionMnistDataset test, string variant, string method)
     {
         var layers = peft.AdaptedModules.ToList();
@@ -32,7 +41,8 @@ public static class UpdateAnalysis
             using var noGrad = no_grad();
             if (l.Layer.UpdateFactors() is { } f)
                 return new LayerAnalysis(variant, method, l.Path, SpectrumAnalysis.OfLowRankProduct(f.B, f.A, f.Scaling).EffectiveRank, []);
-            var lily = (LilyLinear)l.Layer;
+            var lily = l.Layer as LilyLinear
+                ?? throw new NotSupportedException($"The ΔW of {l.Path} cannot be analysed: {l.Layer.NoFactorsReason}.");
             var mixture = tensor(mixtures[l.Path], dtype: lily.AdapterDtype);
             double rank = SpectrumAnalysis.OfLilyUpdate(lily.LilyA.weight!, lily.LilyB.Weight, mixture, lily.Scaling).EffectiveRank;
             return new LayerAnalysis(variant, method, l.Path, rank, mixtures[l.Path]);
