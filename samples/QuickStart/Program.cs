@@ -32,4 +32,5 @@ for (int step = 0; step < 20; step++)
     optimizer.step();
     if (step % 5 == 0) Console.WriteLine($"step {step}: loss {loss.item<float>():F4}");
 }
+peft.VerifyAdaptersApplied();                      // every adapter took part in training (Save checks it too)
 // end-snippet
