@@ -19,6 +19,9 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     internal static readonly int[] PretrainClasses = [0, 1, 2, 3, 4];
     internal static readonly int[] AdaptClasses = [5, 6, 7, 8, 9];
 
+    /// <summary>The adapters' AdamW learning rate when it is not tuned.</summary>
+    public const double DefaultLearningRate = 2e-3;
+
     /// <summary>With <see cref="SampleOptions.Deploy"/>: Lily deployed as LoRA, per seed (filled by <see cref="Run"/>).</summary>
     internal List<DeploymentResult> Deployments { get; } = new();
 
@@ -141,10 +144,11 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
     /// Fine-tunes one method from the pretrained weights: <paramref name="config"/> is the adapter
     /// (null for head-only and full fine-tuning). <paramref name="inspect"/> sees the trained adapter
     /// before it is disposed; <paramref name="saveFiles"/> writes the adapter files and measures them.
+    /// <paramref name="learningRate"/> overrides an adapter's AdamW rate (2e-3 unless tuned).
     /// </summary>
     internal MethodResult FineTune(string method, int seed, PeftConfig? config, Dictionary<string, Tensor> pretrained,
         FashionMnistDataset train, FashionMnistDataset test, Device device,
-        Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = null, bool saveFiles = true, int depth = 4)
+        Action<PeftModel<VisionTransformer>, FashionMnistDataset>? inspect = null, bool saveFiles = true, int depth = 4, double? learningRate = null)
     {
         torch.manual_seed(seed);
         using var model = BuildModel(depth);
@@ -153,16 +157,16 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         model.to(device);
 
         PeftModel<VisionTransformer>? peft = null;
-        double learningRate = 2e-3;
+        double rate = learningRate ?? DefaultLearningRate;
         int rank = config switch { LoraConfig l => l.R, LilyConfig l => l.R, CLoraConfig c => c.R, _ => 0 };
         switch (method)
         {
             case "head":
                 foreach (var (name, p) in model.named_parameters()) p.requires_grad = name.StartsWith("head.", StringComparison.Ordinal);
-                learningRate = 1e-2;
+                rate = 1e-2;
                 break;
             case "full":
-                learningRate = 5e-4;
+                rate = 5e-4;
                 break;
             default:
                 peft = PeftModel.Create(model, config ?? throw new ArgumentNullException(nameof(config), $"Method {method} needs an adapter config."));
@@ -172,7 +176,7 @@ public sealed class Experiment(SampleOptions options, IAnsiConsole console)
         var trainable = peft?.TrainableParameters() ?? model.parameters().Where(p => p.requires_grad).ToList();
         long trainableCount = trainable.Sum(p => p.numel());
         long headCount = model.named_parameters().Where(p => p.name.StartsWith("head.", StringComparison.Ordinal)).Sum(p => p.parameter.numel());
-        using var optimizer = optim.AdamW(trainable, learningRate, weight_decay: 0.01);
+        using var optimizer = optim.AdamW(trainable, rate, weight_decay: 0.01);
 
         var curve = new List<double>();
         var clock = Stopwatch.StartNew();

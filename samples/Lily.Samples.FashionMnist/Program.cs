@@ -28,8 +28,11 @@ var sweepRanks = new Option<int[]>("--sweep-ranks") { Description = "Sweep: LoRA
 var sweepStride = new Option<int>("--sweep-stride") { Description = "Sweep: Lily's stride_A", DefaultValueFactory = _ => 1 };
 var dataParallel = new Option<bool>("--data-parallel") { Description = "Under mpiexec -n N: LoRA and Lily fine-tuned data-parallel, each rank on its part of every batch (docs/distributed.md)" };
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
+var tuneLr = new Option<double[]>("--tune-lr") { Description = "Sweep: tune each method's learning rate over this grid on a validation split of the training images (seed: the first of --seeds), then test the choice with every seed (default: off, 2e-3 for all)", AllowMultipleArgumentsPerToken = true };
+var tuneScaling = new Option<double[]>("--tune-scaling") { Description = "Sweep with --tune-lr: Lily's and CLoRA's scaling grid, crossed with the learning rates (LoRA and DoRA keep alpha/r)", DefaultValueFactory = _ => [1.0], AllowMultipleArgumentsPerToken = true };
+var validationFraction = new Option<double>("--validation-fraction") { Description = "Sweep with --tune-lr: share of each class of the training images held out for validation", DefaultValueFactory = _ => 0.2 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepMethods, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, dataParallel };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepMethods, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, tuneLr, tuneScaling, validationFraction, dataParallel };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -74,6 +77,9 @@ root.SetAction(parsed =>
             AnalysisRank = parsed.GetValue(analysisRank),
             CLoraBases = parsed.GetValue(cloraBases),
             SadeWeight = parsed.GetValue(sadeWeight),
+            TuneLearningRates = parsed.GetValue(tuneLr) ?? [],
+            TuneScaling = parsed.GetValue(tuneScaling)!,
+            ValidationFraction = parsed.GetValue(validationFraction),
         };
         if (parsed.GetValue(quick)) sweep = sweep.Quick();
         var unknown = sweep.Variants.Where(v => !SweepPlan.Variants.ContainsKey(v)).ToList();
@@ -84,6 +90,12 @@ root.SetAction(parsed =>
                 : "[red]--analysis-rank must be one of --sweep-ranks.[/]");
             return 2;
         }
+        if (sweep.TuneLearningRates.Any(lr => !(lr > 0 && double.IsFinite(lr))) || sweep.TuneScaling.Count == 0
+            || sweep.TuneScaling.Any(s => !double.IsFinite(s)) || !(sweep.ValidationFraction is > 0 and < 1))
+        {
+            AnsiConsole.MarkupLine("[red]--tune-lr needs positive finite rates, --tune-scaling finite values, --validation-fraction a value in (0, 1).[/]");
+            return 2;
+        }
         var unknownMethods = sweep.Methods.Except(sweepMethodNames).ToList();
         if (unknownMethods.Count > 0 || !sweep.Methods.Contains("lora"))
         {
@@ -92,7 +104,8 @@ root.SetAction(parsed =>
                 : "[red]--sweep-methods must include lora: every row is compared with it.[/]");
             return 2;
         }
-        new Sweep(options, sweep, AnsiConsole.Console).Run(command);
+        if (sweep.TuneLearningRates.Count > 0) new TunedSweep(options, sweep, AnsiConsole.Console).Run(command);
+        else new Sweep(options, sweep, AnsiConsole.Console).Run(command);
         return 0;
     }
 

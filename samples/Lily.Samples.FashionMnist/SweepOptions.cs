@@ -27,6 +27,18 @@ public sealed record SweepOptions
     /// <summary>The budget (LoRA rank) whose first-seed layers go into the effective-rank and routing plots.</summary>
     public int AnalysisRank { get; init; } = 4;
 
+    /// <summary>
+    /// Learning rates to tune each method over on a validation split (<see cref="TunedSweep"/>); empty (the
+    /// default): no tuning, every adapter at <see cref="Experiment.DefaultLearningRate"/>.
+    /// </summary>
+    public IReadOnlyList<double> TuneLearningRates { get; init; } = [];
+
+    /// <summary>With tuning: Lily's and CLoRA's <c>scaling</c> grid, crossed with the learning rates (LoRA and DoRA keep alpha / r).</summary>
+    public IReadOnlyList<double> TuneScaling { get; init; } = [1.0];
+
+    /// <summary>With tuning: the share of each class of the training images held out for validation.</summary>
+    public double ValidationFraction { get; init; } = 0.2;
+
     /// <summary>The smoke-test preset: two budgets of the first variant, every method (one to two minutes with <see cref="SampleOptions.Quick"/>).</summary>
     public SweepOptions Quick() => this with { Variants = [Variants[0]], LoraRanks = new[] { 1, AnalysisRank }.Distinct().ToList() };
 }
