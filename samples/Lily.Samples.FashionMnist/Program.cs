@@ -30,9 +30,11 @@ var dataParallel = new Option<bool>("--data-parallel") { Description = "Under mp
 var analysisRank = new Option<int>("--analysis-rank") { Description = "Sweep: the LoRA rank whose budget gets the effective-rank and routing plots", DefaultValueFactory = _ => 4 };
 var tuneLr = new Option<double[]>("--tune-lr") { Description = "Sweep: tune each method's learning rate over this grid on a validation split of the training images (seed: the first of --seeds), then test the choice with every seed (default: off, 2e-3 for all)", AllowMultipleArgumentsPerToken = true };
 var tuneScaling = new Option<double[]>("--tune-scaling") { Description = "Sweep with --tune-lr: Lily's and CLoRA's scaling grid, crossed with the learning rates (LoRA and DoRA keep alpha/r)", DefaultValueFactory = _ => [1.0], AllowMultipleArgumentsPerToken = true };
+var tuneCLoraBases = new Option<int[]>("--tune-clora-p") { Description = "Sweep with --tune-lr: CLoRA's numbers of shared base pairs p to tune over, each matched to the budget (default: --clora-bases only)", AllowMultipleArgumentsPerToken = true };
+var tuneSadeWeights = new Option<double[]>("--tune-sade-weight") { Description = "Sweep with --tune-lr: SADE weights (> 0) to tune CLoRA + SADE over (default: --sade-weight only)", AllowMultipleArgumentsPerToken = true };
 var validationFraction = new Option<double>("--validation-fraction") { Description = "Sweep with --tune-lr: share of each class of the training images held out for validation", DefaultValueFactory = _ => 0.2 };
 
-var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepMethods, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, tuneLr, tuneScaling, validationFraction, dataParallel };
+var root = new RootCommand("Lily vs LoRA on Fashion-MNIST") { data, output, seeds, epochs, pretrainEpochs, loraRank, strideA, experts, routing, deploy, device, threads, quick, trainSamples, testSamples, sweepFlag, sweepVariants, sweepMethods, sweepRanks, sweepStride, analysisRank, cloraBases, sadeWeight, tuneLr, tuneScaling, tuneCLoraBases, tuneSadeWeights, validationFraction, dataParallel };
 root.SetAction(parsed =>
 {
     var options = new SampleOptions
@@ -79,6 +81,8 @@ root.SetAction(parsed =>
             SadeWeight = parsed.GetValue(sadeWeight),
             TuneLearningRates = parsed.GetValue(tuneLr) ?? [],
             TuneScaling = parsed.GetValue(tuneScaling)!,
+            TuneCLoraBases = parsed.GetValue(tuneCLoraBases) ?? [],
+            TuneSadeWeights = parsed.GetValue(tuneSadeWeights) ?? [],
             ValidationFraction = parsed.GetValue(validationFraction),
         };
         if (parsed.GetValue(quick)) sweep = sweep.Quick();
@@ -91,9 +95,11 @@ root.SetAction(parsed =>
             return 2;
         }
         if (sweep.TuneLearningRates.Any(lr => !(lr > 0 && double.IsFinite(lr))) || sweep.TuneScaling.Count == 0
-            || sweep.TuneScaling.Any(s => !double.IsFinite(s)) || !(sweep.ValidationFraction is > 0 and < 1))
+            || sweep.TuneScaling.Any(s => !double.IsFinite(s)) || !(sweep.ValidationFraction is > 0 and < 1)
+            || sweep.TuneCLoraBases.Any(p => p < 1) || sweep.TuneSadeWeights.Any(w => !(w > 0 && double.IsFinite(w)))
+            || (sweep.TuneLearningRates.Count == 0 && (sweep.TuneCLoraBases.Count > 0 || sweep.TuneSadeWeights.Count > 0)))
         {
-            AnsiConsole.MarkupLine("[red]--tune-lr needs positive finite rates, --tune-scaling finite values, --validation-fraction a value in (0, 1).[/]");
+            AnsiConsole.MarkupLine("[red]--tune-lr needs positive finite rates, --tune-scaling finite values, --validation-fraction a value in (0, 1), --tune-clora-p values ≥ 1, --tune-sade-weight positive finite values; --tune-clora-p and --tune-sade-weight need --tune-lr.[/]");
             return 2;
         }
         var unknownMethods = sweep.Methods.Except(sweepMethodNames).ToList();

@@ -36,6 +36,21 @@ public sealed record SweepOptions
     /// <summary>With tuning: Lily's and CLoRA's <c>scaling</c> grid, crossed with the learning rates (LoRA and DoRA keep alpha / r).</summary>
     public IReadOnlyList<double> TuneScaling { get; init; } = [1.0];
 
+    /// <summary>
+    /// With tuning: CLoRA's numbers of shared base pairs p to tune over (for <c>clora</c> and <c>clora-sade</c>,
+    /// each p matched to the budget on its own); empty (the default): <see cref="CLoraBases"/> only.
+    /// </summary>
+    public IReadOnlyList<int> TuneCLoraBases { get; init; } = [];
+
+    /// <summary>With tuning: SADE weights to tune <c>clora-sade</c> over (each &gt; 0); empty (the default): <see cref="SadeWeight"/> only.</summary>
+    public IReadOnlyList<double> TuneSadeWeights { get; init; } = [];
+
+    /// <summary>The p grid the tuning uses: <see cref="TuneCLoraBases"/>, or <see cref="CLoraBases"/> alone.</summary>
+    public IReadOnlyList<int> CLoraBasesGrid => TuneCLoraBases.Count > 0 ? TuneCLoraBases : [CLoraBases];
+
+    /// <summary>The SADE-weight grid the tuning uses: <see cref="TuneSadeWeights"/>, or <see cref="SadeWeight"/> alone.</summary>
+    public IReadOnlyList<double> SadeWeightGrid => TuneSadeWeights.Count > 0 ? TuneSadeWeights : [SadeWeight];
+
     /// <summary>With tuning: the share of each class of the training images held out for validation.</summary>
     public double ValidationFraction { get; init; } = 0.2;
 

@@ -49,12 +49,13 @@ public static class SweepPlots
         var plot = new ScottPlot.Plot();
         string[] paths = layers.Where(l => l.Method == "lora").Select(l => l.Path).ToArray();
         var clora = (CLoraConfig)point.CLora.Config;
+        var sade = (CLoraConfig)point.CLoraSadeMatch.Config;
         foreach (var (method, label) in new[]
         {
             ("lora", $"LoRA r = {point.LoraRank}"),
             ("lily", $"Lily r = {((LilyConfig)point.Lily.Config).R} (test-set mean mixture)"),
             ("clora", $"CLoRA r = {clora.R}, p = {clora.NumBases}"),
-            ("clora-sade", $"CLoRA + SADE r = {clora.R}, p = {clora.NumBases}"),
+            ("clora-sade", $"CLoRA + SADE r = {sade.R}, p = {sade.NumBases}"),
         })
         {
             var byPath = layers.Where(l => l.Method == method).ToDictionary(l => l.Path, l => l.EffectiveRank, StringComparer.Ordinal);

@@ -8,7 +8,10 @@ namespace Lily.Samples.FashionMnist;
 /// <param name="Scaling">The method's <c>scaling</c> (Lily's grid; 1 for the others, whose scale is alpha/r or fixed).</param>
 /// <param name="Seed">The tuning seed.</param>
 /// <param name="ValidationAccuracy">Accuracy on the validation split after the last epoch.</param>
-public sealed record TuningTrial(string Variant, int LoraRank, string Method, double LearningRate, double Scaling, int Seed, double ValidationAccuracy)
+/// <param name="Bases">CLoRA's number of shared base pairs p (null for the other methods).</param>
+/// <param name="SadeWeight">CLoRA + SADE's SADE weight (null for the other methods).</param>
+public sealed record TuningTrial(string Variant, int LoraRank, string Method, double LearningRate, double Scaling, int Seed, double ValidationAccuracy,
+    int? Bases = null, double? SadeWeight = null)
 {
     /// <summary>
     /// The trial with the highest validation accuracy; on a tie the first in grid order (the grid lists

@@ -152,10 +152,20 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// <summary>
     /// This layer's training terms beyond the task loss, already multiplied by their weights, as one
     /// scalar in <see cref="AdapterDtype"/> that records gradients; null (the default) when the method
-    /// has none or their weights are zero. <see cref="PeftModel{TModel}.AuxiliaryLoss"/> sums them over
-    /// the active adapter's layers.
+    /// has none or their weights are zero. <see cref="PeftModel{TModel}.AuxiliaryLoss()"/> sums them over
+    /// the active adapter's layers, passing every layer one <paramref name="context"/>: work on a tensor
+    /// several layers share (e.g. a Gram of shared bases) goes through
+    /// <see cref="AuxiliaryLossContext.Shared"/> and is done once per call.
     /// </summary>
-    public virtual Tensor? AuxiliaryLoss() => null;
+    /// <param name="context">The call's memo of shared work; it lives as long as the call.</param>
+    public virtual Tensor? AuxiliaryLoss(AuxiliaryLossContext context) => null;
+
+    /// <summary>This layer's training terms alone (<see cref="AuxiliaryLoss(AuxiliaryLossContext)"/> with a context of its own).</summary>
+    public Tensor? AuxiliaryLoss()
+    {
+        using var scope = NewDisposeScope();
+        return AuxiliaryLoss(new AuxiliaryLossContext())?.MoveToOuterDisposeScope();
+    }
 
     /// <summary>The adapter's own parameters (never the base layer's), each tensor once.</summary>
     public IEnumerable<Parameter> AdapterParameters() => parameters().Distinct(ReferenceEqualityComparer.Instance).Cast<Parameter>();

@@ -91,18 +91,6 @@ public sealed class CLoraTests : IDisposable
         byShape.TrainableParameters.Should().Be(P * (Dim * R + R * Dim) + 2 * Depth * P * R * R + Group(Dim, Hidden));
     }
 
-    // The naive formula: M_h = D_h Q_h U_h as d_in × d_out matrices, Σ_{h≠k} ‖M_hᵀ M_k‖_F².
-    private static Tensor NaiveSade(Tensor d, Tensor u, Tensor q)
-    {
-        long p = q.shape[0], r = q.shape[1];
-        var m = Enumerable.Range(0, (int)p).Select(h => d[TensorIndex.Slice(h * r, (h + 1) * r)].t().matmul(q[h]).matmul(u[TensorIndex.Slice(h * r, (h + 1) * r)])).ToList();
-        var total = zeros([], d.dtype);
-        for (int h = 0; h < p; h++)
-            for (int k = 0; k < p; k++)
-                if (h != k) total = total + m[h].t().matmul(m[k]).square().sum();
-        return total;
-    }
-
     [Fact]
     public void SADE_through_the_factors_equals_the_naive_formula_and_its_gradient_reaches_D_U_and_Q()
     {
@@ -112,7 +100,7 @@ public sealed class CLoraTests : IDisposable
         var q = randn(P, R, R, dtype: ScalarType.Float64).requires_grad_();
 
         var fast = CLoraSade.Of(d, u, q);
-        var naive = NaiveSade(d, u, q);
+        var naive = SadeReference.Naive(d, u, q);
         fast.item<double>().Should().BeApproximately(naive.item<double>(), 1e-9 * naive.item<double>());
 
         var gradsFast = autograd.grad([fast], [d, u, q]);
@@ -129,7 +117,7 @@ public sealed class CLoraTests : IDisposable
     {
         const double weight = 0.25;
         var peft = PeftModel.Create(BaseModel(5), Config(sade: weight));
-        var expected = Layers(peft).Sum(l => NaiveSade(l.D.detach(), l.U.detach(), l.Q.detach()).item<float>()) * weight;
+        var expected = Layers(peft).Sum(l => SadeReference.Naive(l.D.detach(), l.U.detach(), l.Q.detach()).item<float>()) * weight;
         var loss = peft.AuxiliaryLoss();
         loss.item<float>().Should().BeApproximately((float)expected, 1e-4f * (float)expected);
 

@@ -111,6 +111,63 @@ public class TuningTests
         act.Should().Throw<ArgumentException>().WithMessage("*alpha / r*");
     }
 
+    [Fact]
+    public void The_grid_crosses_CLoRAs_p_and_the_SADE_weight_with_scaling_and_rate_and_matches_each_p_to_the_budget()
+    {
+        var point = SweepPlan.For("all-targets", [4], strideA: 1, experts: 2, cloraBases: 4, sadeWeight: 0.1)[0];
+        var sweep = new SweepOptions { TuneLearningRates = [2e-3, 8e-3], TuneScaling = [1, 2], TuneCLoraBases = [2, 4], TuneSadeWeights = [0.01, 0.1] };
+
+        TunedSweep.Grid(point, "lora", sweep).Select(s => (s.LearningRate, s.Scaling, s.Bases)).Should().Equal((2e-3, 1.0, (int?)null), (8e-3, 1.0, null));
+        TunedSweep.Grid(point, "lily", sweep).Should().HaveCount(4);
+        var clora = TunedSweep.Grid(point, "clora", sweep);
+        clora.Should().HaveCount(2 * 2 * 2);
+        var sade = TunedSweep.Grid(point, "clora-sade", sweep);
+        sade.Should().HaveCount(2 * 2 * 2 * 2);
+        // Grid order: p, then weight, then scaling, then rate (a tie keeps the earlier point).
+        sade.Take(3).Select(s => (s.Bases, s.SadeWeight, s.Scaling, s.LearningRate)).Should().Equal(((int?)2, (double?)0.01, 1.0, 2e-3), (2, 0.01, 1.0, 8e-3), (2, 0.01, 2.0, 2e-3));
+
+        using var model = Experiment.BuildModel();
+        long budget = point.CLora.Budget;
+        foreach (var s in clora.Concat(sade))
+        {
+            var config = (CLoraConfig)s.Config;
+            config.NumBases.Should().Be(s.Bases);
+            config.SadeWeight.Should().Be(s.SadeWeight ?? 0, "plain CLoRA has SADE off");
+            s.Match!.Config.Should().Be(config, "the reported match is the config that trains");
+            s.Match.Trainable.Should().Be(PeftPlan.For(model, config).TrainableParameters);
+            foreach (int other in new[] { config.R - 1, config.R + 1 }.Where(r => r >= 1))
+                Math.Abs(PeftPlan.For(model, config with { R = other }).TrainableParameters - budget).Should().BeGreaterThanOrEqualTo(Math.Abs(s.Match.Trainable - budget));
+        }
+        // Fewer bases buy a larger r at the same budget.
+        ((CLoraConfig)clora[0].Config).R.Should().BeGreaterThan(((CLoraConfig)clora[^1].Config).R);
+
+        // Without the new grids: the sweep's p and SADE weight only.
+        var plain = new SweepOptions { TuneLearningRates = [2e-3], TuneScaling = [1], CLoraBases = 4, SadeWeight = 0.1 };
+        TunedSweep.Grid(point, "clora-sade", plain).Should().ContainSingle().Which.Config.Should().Be(point.CLora.Config);
+    }
+
+    [Fact]
+    public void The_report_shows_the_chosen_p_for_CLoRA_and_for_CLoRA_with_SADE_each_its_own()
+    {
+        var point = SweepPlan.For("all-targets", [4], strideA: 1, experts: 2, cloraBases: 4, sadeWeight: 0.1)[0];
+        var sweep = new SweepOptions { TuneLearningRates = [2e-3], TuneScaling = [1], TuneCLoraBases = [2, 4], TuneSadeWeights = [0.3] };
+        var clora = TunedSweep.Grid(point, "clora", sweep)[0];        // p = 2
+        var sade = TunedSweep.Grid(point, "clora-sade", sweep)[^1];   // p = 4, weight 0.3
+        var chosen = TunedSweep.Chosen(point, [("clora", clora), ("clora-sade", sade)]);
+
+        var methods = chosen.Methods().ToDictionary(m => m.Method);
+        ((CLoraConfig)methods["clora"].Config).NumBases.Should().Be(2);
+        ((CLoraConfig)methods["clora"].Config).SadeWeight.Should().Be(0);
+        ((CLoraConfig)methods["clora-sade"].Config).NumBases.Should().Be(4);
+        ((CLoraConfig)methods["clora-sade"].Config).SadeWeight.Should().Be(0.3);
+        methods["clora"].Match!.Trainable.Should().Be(clora.Match!.Trainable);
+        TunedSweep.Chosen(point, [("lora", TunedSweep.Grid(point, "lora", sweep)[0])]).Should().Be(point, "nothing CLoRA chosen, nothing changed");
+
+        var trials = new[] { new TuningTrial("all-targets", 4, "clora-sade", 2e-3, 1, 1, 0.8, 4, 0.3) };
+        TunedSweep.TuningMarkdown(trials, []).Should().Contain("**0.002, 1, p 4, w 0.3: 80.00**");
+        TunedSweep.TuningCsv(trials).Should().Contain("all-targets,4,clora-sade,0.002,1,4,0.3,1,0.8000");
+    }
+
     private static FashionMnistDataset Marked(int[] ids, long[] labels)
     {
         var images = tensor(ids.Select(i => (float)i).ToArray()).reshape(ids.Length, 1, 1, 1).expand(ids.Length, 1, 2, 2).contiguous();

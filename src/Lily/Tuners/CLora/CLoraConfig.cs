@@ -10,7 +10,7 @@ namespace Lily;
 /// cores <c>Q_h^j</c> (<c>r × r</c>), and its update is <c>x ↦ scaling · x Σ_h D_h Q_h^j U_h</c>, of
 /// rank up to <c>p·r</c> (LoRA's is at most r). The update is a fixed matrix, so it merges into W.
 /// SADE, the paper's regularizer on the similarity of the terms <c>D_h Q_h^j U_h</c>, is the layer's
-/// training term (<see cref="PeftModel{TModel}.AuxiliaryLoss"/>) with weight <see cref="SadeWeight"/>.
+/// training term (<see cref="PeftModel{TModel}.AuxiliaryLoss()"/>) with weight <see cref="SadeWeight"/>.
 /// </summary>
 public sealed record CLoraConfig : PeftConfig
 {
@@ -27,7 +27,7 @@ public sealed record CLoraConfig : PeftConfig
     public double Scaling { get; init; } = 1.0;
 
     /// <summary>
-    /// Weight of the SADE regularizer in <see cref="PeftModel{TModel}.AuxiliaryLoss"/>; 0 (the default)
+    /// Weight of the SADE regularizer in <see cref="PeftModel{TModel}.AuxiliaryLoss()"/>; 0 (the default)
     /// turns it off. Written as <c>sade_weight</c>; finite and non-negative.
     /// </summary>
     public double SadeWeight { get; init; }

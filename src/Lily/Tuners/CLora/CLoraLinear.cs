@@ -115,8 +115,20 @@ public sealed class CLoraLinear : AdapterLinear
     protected override Tensor MergeDelta() => DeltaWeight();
 
     /// <summary>
-    /// SADE (see <see cref="CLoraSade"/>) times <see cref="SadeWeight"/>; null when the weight is 0.
+    /// SADE (see <see cref="CLoraSade"/>) times <see cref="SadeWeight"/>; null when the weight is 0. The Gram
+    /// blocks of the shared D and U come from <paramref name="context"/>, so the layers of one group compute
+    /// them once per call; only the per-layer r-part (<see cref="CLoraSade.FromGrams"/>) is this layer's.
     /// </summary>
-    public override Tensor? AuxiliaryLoss() =>
-        SadeWeight == 0 ? null : CLoraSade.Of(D, U, Q).mul(SadeWeight);
+    public override Tensor? AuxiliaryLoss(AuxiliaryLossContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (SadeWeight == 0) return null;
+        var d = D;
+        var u = U;
+        var gramD = context.Shared(GramDownName, d, () => CLoraSade.DownGram(d, Bases, Rank));
+        var gramU = context.Shared(GramUpName, u, () => CLoraSade.UpGram(u, Bases, Rank));
+        return CLoraSade.FromGrams(gramD, gramU, Q).mul(SadeWeight);
+    }
+
+    private const string GramDownName = "clora.sade.gram_D", GramUpName = "clora.sade.gram_U";
 }
