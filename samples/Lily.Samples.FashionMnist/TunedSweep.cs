@@ -9,10 +9,12 @@ namespace Lily.Samples.FashionMnist;
 
 /// <summary>
 /// The sweep with each method tuned (<c>--tune-lr</c>): per budget, every method's learning rate (and Lily's
-/// scaling) is chosen on a validation split held out of the TRAINING images with the first seed only; the
-/// chosen setting then trains on the whole training set once per seed and is scored on the test set, which
-/// the tuning never sees. Writes <c>tuning.csv</c>, <c>tuning.md</c> and, for the test runs, the sweep's
-/// <c>sweep.csv</c> and <c>sweep.md</c>. Each budget is finished (tuned and tested) before the next starts,
+/// and CLoRA's scaling, CLoRA's p with <c>--tune-clora-p</c>, the SADE weight with <c>--tune-sade-weight</c>;
+/// see <see cref="Grid"/>) is chosen on a validation split held out of the TRAINING images with the first seed
+/// only; the chosen setting then trains on the whole training set once per seed and is scored on the test set,
+/// which the tuning never sees. Writes <c>tuning.csv</c>, <c>tuning.md</c> and, for the test runs, the sweep's
+/// outputs (<see cref="SweepReport.Write"/>: <c>sweep.csv</c>, <c>sweep.md</c>, the Pareto plot and, at the
+/// analysis rank, the first test seed's effective rank per layer). Each budget is finished (tuned and tested) before the next starts,
 /// and the files are rewritten after each, so an interrupted run leaves whole budgets only.
 /// </summary>
 public sealed class TunedSweep(SampleOptions options, SweepOptions sweep, IAnsiConsole console)
