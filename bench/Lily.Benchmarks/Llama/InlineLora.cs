@@ -14,6 +14,12 @@ public enum InlineLoraForm
 
     /// <summary>Into the base layer's output computed on the input's rows <c>[N, d_in]</c>, then viewed back, as the library's replacing wrapper does.</summary>
     Rows,
+
+    /// <summary>
+    /// Into a copy of the base layer's 3-D output viewed as rows: what a hook can do instead of writing into
+    /// the output's view (one output-sized copy in forward instead of autograd's copies of the gradient in backward).
+    /// </summary>
+    OutputCopy,
 }
 
 /// <summary>
@@ -78,6 +84,11 @@ public sealed class InlineLora : nn.Module
             var output = projection.forward(x);
             output.view(-1, outFeatures[index]).addmm_(h, bT, beta: 1, alpha: scaling);
             return output;
+        }
+        if (Form == InlineLoraForm.OutputCopy)
+        {
+            var copy = projection.forward(x).view(-1, outFeatures[index]).clone();
+            return copy.addmm_(h, bT, beta: 1, alpha: scaling).view(batch, tokens, outFeatures[index]);
         }
         var rows = projection.forward(x.view(-1, inFeatures[index]));
         return rows.addmm_(h, bT, beta: 1, alpha: scaling).view(batch, tokens, outFeatures[index]);
