@@ -9,7 +9,7 @@ namespace Lily.Benchmarks;
 /// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>),
 /// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
 /// <c>--levers [rounds] [group]</c> the adapter-local levers of that overhead (<see cref="Llama.LeverRunner"/>),
-/// <c>--sitecost [rounds]</c> the fixed cost per adapted layer apart from its arithmetic (<see cref="SiteCost.SiteCostRunner"/>).
+/// <c>--sitecost [rounds] [--tiny]</c> the fixed cost per adapted layer apart from its arithmetic (<see cref="SiteCost.SiteCostRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -46,7 +46,7 @@ public static class Program
         if (rest.Length > 0 && rest[0] == Llama.LeverRunner.Command)
             return Llama.LeverRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Length > 2 ? rest[2] : null);
         if (rest.Length > 0 && rest[0] == SiteCost.SiteCostRunner.Command)
-            return SiteCost.SiteCostRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
+            return SiteCost.SiteCostRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Contains("--tiny"));
         if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
             return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());

@@ -20,6 +20,12 @@ public enum InlineLoraForm
     /// the output's view (one output-sized copy in forward instead of autograd's copies of the gradient in backward).
     /// </summary>
     OutputCopy,
+
+    /// <summary>
+    /// Out of place: <c>addmm</c> (not <c>addmm_</c>) of a view of the base layer's 3-D output makes the sum a
+    /// tensor of its own, with no in-place write on a view for autograd to record and no copy.
+    /// </summary>
+    OutOfPlace,
 }
 
 /// <summary>
@@ -85,6 +91,8 @@ public sealed class InlineLora : nn.Module
             output.view(-1, outFeatures[index]).addmm_(h, bT, beta: 1, alpha: scaling);
             return output;
         }
+        if (Form == InlineLoraForm.OutOfPlace)
+            return projection.forward(x).view(-1, outFeatures[index]).addmm(h, bT, beta: 1, alpha: scaling).view(batch, tokens, outFeatures[index]);
         if (Form == InlineLoraForm.OutputCopy)
         {
             var copy = projection.forward(x).view(-1, outFeatures[index]).clone();

@@ -36,10 +36,14 @@ public static class LlamaRunner
         ("LoRA inline (copy)", (depth, device) => LlamaCase.CreateInline(InlineLoraForm.OutputCopy, depth, device), 0),
     ];
 
-    /// <summary>Parses <c>[rounds] [--quick]</c> and runs.</summary>
+    /// <summary>The argument of the library-tax mode: the 4-block stack only, frozen, the library's LoRA and the inline LoRAs.</summary>
+    public const string TaxOnly = "--tax";
+
+    /// <summary>Parses <c>[rounds] [--quick | --tax]</c> and runs.</summary>
     public static int Run(string[] args)
     {
         bool quick = args.Contains(Quick);
+        if (args.Contains(TaxOnly)) return RunTax(args.Where(a => a != TaxOnly).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(20));
         var numbers = args.Where(a => a != Quick).ToList();
         int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 15;
         if (quick) CheckMeta();
@@ -103,6 +107,26 @@ public static class LlamaRunner
                 report.AppendLine(CultureInfo.InvariantCulture, $"| {adapter} | {string.Join(" | ", peaks)} |");
             }
         }
+        Console.WriteLine(report.ToString());
+        return 0;
+    }
+
+    // The library's tax alone: 4 blocks, training step and inference, frozen against the library's LoRA and the inline forms.
+    private static int RunTax(int rounds)
+    {
+        var device = BenchOptions.Current.TorchDevice;
+        int[] picked = [0, 1, 3, 4, 5];
+        var cases = picked.Select(i => Variants[i].Create(4, device)).ToList();
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Llama stack, 4 blocks: {rounds} interleaved rounds, {BenchClock.Name}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Overhead over the frozen stack in ms, per-round difference, median [q1, q3].");
+        report.AppendLine();
+        report.AppendLine("| Variant | Training step | Inference |");
+        report.AppendLine("|---|---:|---:|");
+        var steps = PairedRunner.Measure(cases.Select(c => (Action)c.Step).ToList(), rounds);
+        var inference = PairedRunner.Measure(cases.Select(c => (Action)c.Infer).ToList(), rounds);
+        for (int k = 0; k < picked.Length; k++)
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {Variants[picked[k]].Name} | {(k == 0 ? $"{PairedRunner.Median(steps[0]):F1} ms" : Tax(steps, k))} | {(k == 0 ? $"{PairedRunner.Median(inference[0]):F1} ms" : Tax(inference, k))} |");
+        foreach (var c in cases) c.Dispose();
         Console.WriteLine(report.ToString());
         return 0;
     }

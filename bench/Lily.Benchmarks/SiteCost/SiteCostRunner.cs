@@ -5,12 +5,13 @@ using static TorchSharp.torch;
 namespace Lily.Benchmarks.SiteCost;
 
 /// <summary>
-/// The fixed cost of an adapted layer, apart from its arithmetic: a <see cref="TinyChain"/> of
-/// <see cref="Sites"/> layers <c>16 → 16</c> on 2 × 2 tokens (products of a few hundred multiply-adds)
-/// run frozen, with LoRA written inline (no library), and with the library's LoRA attached by hooks and
-/// by replacing wrappers. Timed in interleaved rounds (<see cref="PairedRunner.Measure"/>), each call
-/// <see cref="PassesPerCall"/> passes; reported as µs per layer per pass over the frozen chain (per-round
-/// difference). Also counted, per layer per pass: managed bytes allocated
+/// What an adapted layer costs over the frozen layer, run frozen, with LoRA written inline (no library;
+/// each form of <see cref="Llama.InlineLoraForm"/>), and with the library's LoRA attached by hooks and by
+/// replacing wrappers: first a <see cref="TinyChain"/> of <see cref="Sites"/> layers <c>16 → 16</c> on
+/// 2 × 2 tokens, whose products cost next to nothing, so what is measured is the fixed cost per layer;
+/// then one layer at each shape of the Llama stack, on its 2 × 128 tokens, where how the update enters
+/// the autograd graph shows. Timed in interleaved rounds (<see cref="PairedRunner.Measure"/>); reported
+/// as µs per layer per pass over the frozen layers (per-round difference). Also counted, per layer per pass: managed bytes allocated
 /// (<c>GC.GetAllocatedBytesForCurrentThread</c>) and native tensor handles created (TorchSharp's
 /// dispose-scope statistics). Run with <c>--sitecost [rounds]</c>.
 /// </summary>
@@ -19,75 +20,97 @@ public static class SiteCostRunner
     /// <summary>The argument that selects this mode.</summary>
     public const string Command = "--sitecost";
 
-    /// <summary>Layers in the chain: as many as the 4-block Llama stack adapts.</summary>
+    /// <summary>Layers in the tiny chain: as many as the 4-block Llama stack adapts.</summary>
     public const int Sites = 28;
 
-    /// <summary>Forward passes per timed call.</summary>
-    public const int PassesPerCall = 20;
+    // The shapes: the tiny chain (fixed cost), then one layer at each of the Llama stack's shapes, batch 2 × 128 (graph effects).
+    private static readonly (string Title, int Count, int In, int Out, int Tokens, int PassesPerCall)[] Shapes =
+    [
+        ("28 layers 16 → 16, 2 × 2 tokens", Sites, 16, 16, 2, 20),
+        ("1 layer 512 → 512, 2 × 128 tokens", 1, Llama.LlamaSize.Hidden, Llama.LlamaSize.Hidden, Llama.LlamaSize.Tokens, 1),
+        ("1 layer 512 → 1376, 2 × 128 tokens", 1, Llama.LlamaSize.Hidden, Llama.LlamaSize.Intermediate, Llama.LlamaSize.Tokens, 1),
+        ("1 layer 1376 → 512, 2 × 128 tokens", 1, Llama.LlamaSize.Intermediate, Llama.LlamaSize.Hidden, Llama.LlamaSize.Tokens, 1),
+    ];
 
-    private const int Dim = 16;
-
-    /// <summary>Runs and prints a markdown table.</summary>
-    public static int Run(int rounds)
+    /// <summary>Runs and prints a markdown table; <paramref name="tinyOnly"/>: the tiny chain alone.</summary>
+    public static int Run(int rounds, bool tinyOnly = false)
     {
         var device = BenchOptions.Current.TorchDevice;
         var report = new StringBuilder();
-        report.AppendLine(CultureInfo.InvariantCulture, $"Fixed cost per adapted layer: {Sites} layers {Dim} → {Dim}, input 2 × 2 × {Dim}, {rounds} interleaved rounds of {PassesPerCall} passes, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+        report.AppendLine(CultureInfo.InvariantCulture, $"Cost per adapted layer over the frozen layer: {rounds} interleaved rounds, {BenchClock.Name}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         report.AppendLine();
-        report.AppendLine("| Pass | Variant | µs per pass | µs per layer over frozen, median [q1, q3] | managed bytes per layer | tensor handles per layer |");
-        report.AppendLine("|---|---|---:|---:|---:|---:|");
-        var cases = Variants.Select(v => new ChainCase(v.Build(device))).ToList();
-        foreach (bool train in new[] { true, false })
+        report.AppendLine("| Layers | Pass | Variant | µs per pass | µs per layer over frozen, median [q1, q3] | managed bytes per layer | tensor handles per layer |");
+        report.AppendLine("|---|---|---|---:|---:|---:|---:|");
+        foreach (var shape in tinyOnly ? Shapes[..1] : Shapes)
         {
-            string pass = train ? "forward + backward" : "forward, no_grad";
-            var times = PairedRunner.Measure(cases.Select(c => (Action)(() => c.Run(train, PassesPerCall))).ToList(), rounds);
-            for (int i = 0; i < cases.Count; i++)
+            var cases = Variants.Select(v => new ChainCase(v.Build(shape.Count, shape.In, shape.Out, device), shape.Tokens, shape.In)).ToList();
+            foreach (bool train in new[] { true, false })
             {
-                var (bytes, handles) = cases[i].Count(train);
+                string pass = train ? "forward + backward" : "forward, no_grad";
+                var times = PairedRunner.Measure(cases.Select(c => (Action)(() => c.Run(train, shape.PassesPerCall))).ToList(), rounds);
                 var (frozenBytes, frozenHandles) = cases[0].Count(train);
-                var perLayer = times[i].Zip(times[0], (t, f) => (t - f) * 1000 / PassesPerCall / Sites).Order().ToList();
-                report.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {pass} | {Variants[i].Name} | {PairedRunner.Median(times[i]) * 1000 / PassesPerCall:F1} | {PairedRunner.Quantile(perLayer, 0.5):F2} [{PairedRunner.Quantile(perLayer, 0.25):F2}, {PairedRunner.Quantile(perLayer, 0.75):F2}] " +
-                    $"| {(bytes - frozenBytes) / Sites:F0} | {(handles - frozenHandles) / Sites:F1} |");
+                for (int i = 0; i < cases.Count; i++)
+                {
+                    var (bytes, handles) = cases[i].Count(train);
+                    var perLayer = times[i].Zip(times[0], (t, f) => (t - f) * 1000 / shape.PassesPerCall / shape.Count).Order().ToList();
+                    report.AppendLine(CultureInfo.InvariantCulture,
+                        $"| {shape.Title} | {pass} | {Variants[i].Name} | {PairedRunner.Median(times[i]) * 1000 / shape.PassesPerCall:F1} | {PairedRunner.Quantile(perLayer, 0.5):F2} [{PairedRunner.Quantile(perLayer, 0.25):F2}, {PairedRunner.Quantile(perLayer, 0.75):F2}] " +
+                        $"| {(bytes - frozenBytes) / shape.Count:F0} | {(handles - frozenHandles) / shape.Count:F1} |");
+                }
+                Console.Error.WriteLine($"sitecost: {shape.Title}, {pass} done");
             }
-            Console.Error.WriteLine($"sitecost: {pass} done");
+            foreach (var c in cases) c.Dispose();
         }
-        foreach (var c in cases) c.Dispose();
         report.AppendLine();
         Primitives.Report(report);
         Console.WriteLine(report.ToString());
         return 0;
     }
 
-    private static readonly (string Name, Func<Device, (TinyChain Model, IReadOnlyList<Parameter> Trainable)> Build)[] Variants =
+    private static readonly (string Name, Func<int, int, int, Device, (TinyChain Model, IReadOnlyList<Parameter> Trainable)> Build)[] Variants =
     [
-        ("frozen", d => (new TinyChain(Sites, Dim, d), [])),
-        ("LoRA inline, into a view of the output", d => Inline(d, Llama.InlineLoraForm.OutputView)),
-        ("LoRA inline, on rows", d => Inline(d, Llama.InlineLoraForm.Rows)),
-        ("LoRA library, Hook", d => Library(d, AdapterAttachment.Hook)),
-        ("LoRA library, Replace", d => Library(d, AdapterAttachment.Replace)),
+        ("frozen", (n, i, o, d) => (new TinyChain(n, i, o, d), [])),
+        ("LoRA inline, into a view of the output", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.OutputView)),
+        ("LoRA inline, on rows", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.Rows)),
+        ("LoRA inline, into a copy of the output", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.OutputCopy)),
+        ("LoRA inline, out of place", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.OutOfPlace)),
+        ("LoRA library, Hook", (n, i, o, d) => Library(n, i, o, d, AdapterAttachment.Hook)),
+        ("LoRA library, Replace", (n, i, o, d) => Library(n, i, o, d, AdapterAttachment.Replace)),
     ];
 
-    private static (TinyChain, IReadOnlyList<Parameter>) Inline(Device device, Llama.InlineLoraForm form)
+    private static (TinyChain, IReadOnlyList<Parameter>) Inline(int count, int dIn, int dOut, Device device, Llama.InlineLoraForm form)
     {
-        var model = new TinyChain(Sites, Dim, device);
+        var model = new TinyChain(count, dIn, dOut, device);
         var config = Budget.Lora(["layers"]);
-        return (model, [.. model.AddInlineLora(config.R, config.Scaling, form).parameters()]);
+        var trainable = model.AddInlineLora(config.R, config.Scaling, form).parameters().ToList();
+        OffZero(trainable.Where((_, k) => k % 2 == 1));
+        return (model, trainable);
     }
 
-    private static (TinyChain, IReadOnlyList<Parameter>) Library(Device device, AdapterAttachment attachment)
+    private static (TinyChain, IReadOnlyList<Parameter>) Library(int count, int dIn, int dOut, Device device, AdapterAttachment attachment)
     {
-        var model = new TinyChain(Sites, Dim, device);
+        var model = new TinyChain(count, dIn, dOut, device);
         var peft = PeftModel.Create(model, Budget.Lora(model.LayerNames), attachment: attachment);
+        OffZero(model.named_parameters().Where(p => p.name.Contains(".lora_B.", StringComparison.Ordinal)).Select(p => p.parameter));
         return (model, peft.TrainableParameters());
     }
 
+    // B starts at zero; moved off it as after a few steps.
+    private static void OffZero(IEnumerable<Parameter> bs)
+    {
+        using var scope = NewDisposeScope();
+        using (no_grad())
+            foreach (var b in bs) b.copy_(randn_like(b).mul_(0.01));
+    }
+
     // One variant: the chain, its trainable parameters and a fixed input.
-    private sealed class ChainCase((TinyChain Model, IReadOnlyList<Parameter> Trainable) built) : IDisposable
+    private sealed class ChainCase((TinyChain Model, IReadOnlyList<Parameter> Trainable) built, int tokens, int dIn) : IDisposable
     {
         private readonly TinyChain model = built.Model;
         private readonly IReadOnlyList<Parameter> trainable = built.Trainable;
-        private readonly Tensor input = randn(2, 2, Dim).requires_grad_(true);
+        private readonly Tensor input = randn(2, tokens, dIn).requires_grad_(true).DetachFromDisposeScope();
+        // A gradient of real values: sum()'s would be one value broadcast (stride 0), which every product in backward would copy first.
+        private readonly Tensor upstream = randn(2, tokens, built.Model.OutFeatures).div_(100).DetachFromDisposeScope();
 
         public void Run(bool train, int passes)
         {
@@ -101,7 +124,7 @@ public static class SiteCostRunner
                 }
                 foreach (var p in trainable) p.grad = null;
                 input.grad = null;
-                model.call(input).sum().backward();
+                model.call(input).backward([upstream]);
             }
         }
 
@@ -122,6 +145,7 @@ public static class SiteCostRunner
         {
             model.Dispose();
             input.Dispose();
+            upstream.Dispose();
         }
     }
 }

@@ -16,15 +16,20 @@ public sealed class TinyChain : nn.Module<Tensor, Tensor>
     private readonly int count;
     private Llama.InlineLora? inline_lora;
 
-    /// <summary>A chain of <paramref name="count"/> frozen layers <c><paramref name="dim"/> → <paramref name="dim"/></c>, no bias.</summary>
-    public TinyChain(int count, int dim, Device device) : base(nameof(TinyChain))
+    /// <summary>A chain of <paramref name="count"/> frozen layers <c><paramref name="dim"/> → <paramref name="dimOut"/></c>, no bias (square unless there is one layer).</summary>
+    public TinyChain(int count, int dim, int dimOut, Device device) : base(nameof(TinyChain))
     {
+        if (count > 1 && dim != dimOut) throw new ArgumentException("A chain of more than one layer must be square.", nameof(dimOut));
         this.count = count;
+        OutFeatures = dimOut;
         // Only the list holds the layers: a second reference would make the library refuse to replace them.
-        layers = new ModuleList<nn.Module<Tensor, Tensor>>([.. Enumerable.Range(0, count).Select(_ => nn.Linear(dim, dim, hasBias: false, device: device))]);
+        layers = new ModuleList<nn.Module<Tensor, Tensor>>([.. Enumerable.Range(0, count).Select(_ => nn.Linear(dim, dimOut, hasBias: false, device: device))]);
         RegisterComponents();
         foreach (var p in parameters()) p.requires_grad = false;
     }
+
+    /// <summary>Width of the chain's output.</summary>
+    public long OutFeatures { get; }
 
     /// <summary>The layers' names, as <c>named_modules()</c> gives them.</summary>
     public IReadOnlyList<string> LayerNames => [.. Enumerable.Range(0, count).Select(i => $"layers.{i}")];
