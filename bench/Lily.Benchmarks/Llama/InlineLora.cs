@@ -26,6 +26,13 @@ public enum InlineLoraForm
     /// tensor of its own, with no in-place write on a view for autograd to record and no copy.
     /// </summary>
     OutOfPlace,
+
+    /// <summary>
+    /// The update alone, added into a zero buffer, with no base layer: what <c>--levers</c> times per layer.
+    /// Not LoRA (the base output is missing); its time against the other forms' overhead over the frozen
+    /// layer is what the surrounding graph adds.
+    /// </summary>
+    UpdateAlone,
 }
 
 /// <summary>
@@ -91,6 +98,8 @@ public sealed class InlineLora : nn.Module
             output.view(-1, outFeatures[index]).addmm_(h, bT, beta: 1, alpha: scaling);
             return output;
         }
+        if (Form == InlineLoraForm.UpdateAlone)
+            return zeros(batch * tokens, outFeatures[index], device: x.device).addmm_(h, bT, beta: 1, alpha: scaling).view(batch, tokens, outFeatures[index]);
         if (Form == InlineLoraForm.OutOfPlace)
             return projection.forward(x).view(-1, outFeatures[index]).addmm(h, bT, beta: 1, alpha: scaling).view(batch, tokens, outFeatures[index]);
         if (Form == InlineLoraForm.OutputCopy)

@@ -52,7 +52,8 @@ public static class SiteCostRunner
                 for (int i = 0; i < cases.Count; i++)
                 {
                     var (bytes, handles) = cases[i].Count(train);
-                    var perLayer = times[i].Zip(times[0], (t, f) => (t - f) * 1000 / shape.PassesPerCall / shape.Count).Order().ToList();
+                    bool alone = Variants[i].Name.StartsWith("the update alone", StringComparison.Ordinal);
+                    var perLayer = times[i].Zip(times[0], (t, f) => (t - (alone ? 0 : f)) * 1000 / shape.PassesPerCall / shape.Count).Order().ToList();
                     report.AppendLine(CultureInfo.InvariantCulture,
                         $"| {shape.Title} | {pass} | {Variants[i].Name} | {PairedRunner.Median(times[i]) * 1000 / shape.PassesPerCall:F1} | {PairedRunner.Quantile(perLayer, 0.5):F2} [{PairedRunner.Quantile(perLayer, 0.25):F2}, {PairedRunner.Quantile(perLayer, 0.75):F2}] " +
                         $"| {(bytes - frozenBytes) / shape.Count:F0} | {(handles - frozenHandles) / shape.Count:F1} |");
@@ -74,6 +75,7 @@ public static class SiteCostRunner
         ("LoRA inline, on rows", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.Rows)),
         ("LoRA inline, into a copy of the output", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.OutputCopy)),
         ("LoRA inline, out of place", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.OutOfPlace)),
+        ("the update alone into zeros, no base layer (--levers' measurement; its full time, not over frozen)", (n, i, o, d) => Inline(n, i, o, d, Llama.InlineLoraForm.UpdateAlone)),
         ("LoRA library, Hook", (n, i, o, d) => Library(n, i, o, d, AdapterAttachment.Hook)),
         ("LoRA library, Replace", (n, i, o, d) => Library(n, i, o, d, AdapterAttachment.Replace)),
     ];
