@@ -16,6 +16,12 @@ public sealed record BenchOptions
     /// <summary>Intra-op threads given to <c>torch.set_num_threads</c> (default 2, the cores of the reference machine).</summary>
     public int Threads { get; init; } = 2;
 
+    /// <summary>
+    /// <c>--cpu-time</c>: the interleaved runners time the calling thread's CPU time instead of wall time
+    /// (<see cref="BenchClock"/>); Linux, CPU and one torch thread only.
+    /// </summary>
+    public bool CpuTime { get; init; }
+
     /// <summary>The options of this run.</summary>
     public static BenchOptions Current { get; set; } = new();
 
@@ -35,7 +41,7 @@ public sealed record BenchOptions
     public IEnumerable<string> ToArguments() =>
         ["--device", Device, "--threads", Threads.ToString(CultureInfo.InvariantCulture)];
 
-    /// <summary>Takes <c>--device X</c> and <c>--threads N</c> off <paramref name="args"/>; the rest is returned in <paramref name="rest"/>.</summary>
+    /// <summary>Takes <c>--device X</c>, <c>--threads N</c> and <c>--cpu-time</c> off <paramref name="args"/>; the rest is returned in <paramref name="rest"/>.</summary>
     /// <exception cref="ArgumentException">A value is missing or invalid.</exception>
     public static BenchOptions Parse(string[] args, out string[] rest)
     {
@@ -54,12 +60,17 @@ public sealed record BenchOptions
                         throw new ArgumentException($"--threads takes a positive integer, not '{text}'.");
                     options = options with { Threads = threads };
                     break;
+                case "--cpu-time":
+                    options = options with { CpuTime = true };
+                    break;
                 default:
                     others.Add(args[i]);
                     break;
             }
         }
         rest = others.ToArray();
+        if (options.CpuTime && (options.Threads != 1 || options.IsCuda || !OperatingSystem.IsLinux()))
+            throw new ArgumentException("--cpu-time needs --threads 1 on the CPU under Linux: other threads' or the GPU's work would not be counted.");
         return options;
     }
 

@@ -92,9 +92,9 @@ public static class PairedRunner
             for (int k = 0; k < variants.Count; k++)
             {
                 int v = (k + round) % variants.Count;
-                var sw = Stopwatch.StartNew();
+                double start = BenchClock.Now();
                 for (int i = 0; i < calls[v]; i++) variants[v]();
-                times[v].Add(sw.Elapsed.TotalMilliseconds / calls[v]);
+                times[v].Add((BenchClock.Now() - start) / calls[v]);
             }
         }
         return times;

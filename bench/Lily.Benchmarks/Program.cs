@@ -9,7 +9,8 @@ namespace Lily.Benchmarks;
 /// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>),
 /// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
 /// <c>--levers [rounds] [group]</c> the adapter-local levers of that overhead (<see cref="Llama.LeverRunner"/>),
-/// <c>--sade [rounds]</c> CLoRA's SADE term with and without sharing its groups' Gram blocks (<see cref="SadeRunner"/>).
+/// <c>--sade [rounds]</c> CLoRA's SADE term with and without sharing its groups' Gram blocks (<see cref="SadeRunner"/>),
+/// <c>--sitecost [rounds] [--tiny]</c> the fixed cost per adapted layer apart from its arithmetic (<see cref="SiteCost.SiteCostRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -47,6 +48,8 @@ public static class Program
             return Llama.LeverRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Length > 2 ? rest[2] : null);
         if (rest.Length > 0 && rest[0] == SadeRunner.Command)
             return SadeRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
+        if (rest.Length > 0 && rest[0] == SiteCost.SiteCostRunner.Command)
+            return SiteCost.SiteCostRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Contains("--tiny"));
         if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
             return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());

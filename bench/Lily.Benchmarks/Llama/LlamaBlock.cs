@@ -20,6 +20,7 @@ public sealed class LlamaBlock : nn.Module<Tensor, Tensor>
     private readonly Linear down_proj;
     private readonly LlamaRotary rotary;
     private readonly Tensor future;
+    private InlineLora? inline_lora;
 
     /// <summary>A block of <see cref="LlamaSize"/>'s sizes on <paramref name="device"/>, sharing <paramref name="rotary"/> and the causal mask <paramref name="future"/>.</summary>
     public LlamaBlock(LlamaRotary rotary, Tensor future, Device device) : base(nameof(LlamaBlock))
@@ -46,6 +47,17 @@ public sealed class LlamaBlock : nn.Module<Tensor, Tensor>
     /// </summary>
     public bool ScopePerLayer { get; set; }
 
+    /// <summary>The projections in the order <see cref="InlineLora"/> indexes them (<see cref="LlamaSize.TargetModules"/>'s).</summary>
+    private Linear[] Projections => [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj];
+
+    /// <summary>Puts LoRA on all seven projections written inline in this block's forward (no library; see <see cref="InlineLora"/>).</summary>
+    public InlineLora AddInlineLora(int rank, double scaling, InlineLoraForm form)
+    {
+        inline_lora = new InlineLora(LlamaSize.TargetModules, Projections, rank, scaling, form);
+        register_module(nameof(inline_lora), inline_lora);
+        return inline_lora;
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
@@ -59,14 +71,19 @@ public sealed class LlamaBlock : nn.Module<Tensor, Tensor>
         long batch = x.shape[0], tokens = x.shape[1];
         const int heads = LlamaSize.Heads, headDim = LlamaSize.HeadDim;
         var normed = input_layernorm.call(x);
-        var q = rotary.Apply(q_proj.call(normed).view(batch, tokens, heads, headDim).transpose(1, 2));
-        var k = rotary.Apply(k_proj.call(normed).view(batch, tokens, heads, headDim).transpose(1, 2));
-        var v = v_proj.call(normed).view(batch, tokens, heads, headDim).transpose(1, 2);
+        var q = rotary.Apply(Project(0, q_proj, normed, batch, tokens).view(batch, tokens, heads, headDim).transpose(1, 2));
+        var k = rotary.Apply(Project(1, k_proj, normed, batch, tokens).view(batch, tokens, heads, headDim).transpose(1, 2));
+        var v = Project(2, v_proj, normed, batch, tokens).view(batch, tokens, heads, headDim).transpose(1, 2);
         var scores = q.matmul(k.transpose(-2, -1)).div_(Math.Sqrt(headDim));
         var weights = scores.masked_fill(future.narrow(0, 0, tokens).narrow(1, 0, tokens), double.NegativeInfinity).softmax(-1);
         var context = weights.matmul(v).transpose(1, 2).reshape(batch, tokens, LlamaSize.Hidden);
-        var attended = x + o_proj.call(context);
+        var attended = x + Project(3, o_proj, context, batch, tokens);
         var mlpIn = post_attention_layernorm.call(attended);
-        return attended + down_proj.call(nn.functional.silu(gate_proj.call(mlpIn)) * up_proj.call(mlpIn));
+        var gated = nn.functional.silu(Project(4, gate_proj, mlpIn, batch, tokens)) * Project(5, up_proj, mlpIn, batch, tokens);
+        return attended + Project(6, down_proj, gated, batch, tokens);
     }
+
+    // The projection through call() (so the library's hooks fire), or with the inline LoRA when there is one.
+    private Tensor Project(int index, Linear projection, Tensor x, long batch, long tokens) =>
+        inline_lora is null ? projection.call(x) : inline_lora.Apply(index, projection, x, batch, tokens);
 }

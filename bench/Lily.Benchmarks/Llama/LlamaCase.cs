@@ -78,7 +78,54 @@ public sealed class LlamaCase : IDisposable
                         p.copy_(randn_like(p).mul_(0.01));
             }
         }
+        return Finish(model, trainable, device, scope, rank);
+    }
+
+    /// <summary>
+    /// LoRA at the benchmark's rank and scaling written inline in every block's forward (<see cref="InlineLora"/>,
+    /// no library), B moved off zero as in <see cref="Create"/>: the floor the library's LoRA is measured against.
+    /// </summary>
+    public static LlamaCase CreateInline(InlineLoraForm form, int depth, Device device, StepScope scope = StepScope.Step)
+    {
+        manual_seed(1717);
+        var model = new LlamaStack(depth, device) { ScopePerLayer = scope == StepScope.Block };
+        var config = Budget.Lora(LlamaSize.TargetModules);
+        var trainable = new List<Parameter>();
+        foreach (var block in model.Blocks)
+            trainable.AddRange(block.AddInlineLora(config.R, config.Scaling, form).parameters());
+        using (no_grad())
+        {
+            foreach (var (name, p) in model.named_parameters())
+                if (name.EndsWith("_B", StringComparison.Ordinal)) p.copy_(randn_like(p).mul_(0.01));
+        }
+        return Finish(model, trainable, device, scope, config.R);
+    }
+
+    /// <summary>
+    /// Copies the library LoRA's A and B of <paramref name="library"/> into the inline LoRA of <paramref name="inline"/>
+    /// (same depth), so both compute the same function: the check that <see cref="InlineLora"/> is LoRA's math.
+    /// </summary>
+    public static void CopyLora(LlamaCase library, LlamaCase inline)
+    {
+        var source = library.model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        using var scope = NewDisposeScope();
+        using (no_grad())
+        {
+            foreach (var (name, p) in inline.model.named_parameters().Where(p => p.parameter.requires_grad))
+            {
+                // layers.0.inline_lora.q_proj_A → layers.0.q_proj.lora_A.default.weight
+                var parts = name.Split('.');
+                var projection = parts[3][..^2];
+                var kind = parts[3][^1];
+                p.copy_(source[$"{parts[0]}.{parts[1]}.{projection}.lora_{kind}.default.weight"]);
+            }
+        }
+    }
+
+    private static LlamaCase Finish(LlamaStack model, IReadOnlyList<Parameter> trainable, Device device, StepScope scope, int rank)
+    {
         var optimizer = trainable.Count > 0 && device.type != DeviceType.META ? optim.AdamW(trainable, lr: 1e-4) : null;
+        manual_seed(1718);    // the same input whatever the adapters' init drew
         var input = randn([LlamaSize.Batch, LlamaSize.Tokens, LlamaSize.Hidden], device: device).requires_grad_(true);
         var upstream = randn([LlamaSize.Batch, LlamaSize.Tokens, LlamaSize.Hidden], device: device).div_(100);
         model.train();

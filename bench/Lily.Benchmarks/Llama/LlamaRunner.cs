@@ -25,22 +25,39 @@ public static class LlamaRunner
     private static readonly Adapter[] Adapters = [Adapter.Frozen, Adapter.Lora, Adapter.LilyBatchMean];
     private static readonly int[] Depths = [4, 1];
 
-    /// <summary>Parses <c>[rounds] [--quick]</c> and runs.</summary>
+    // What the timing tables compare: the three of Adapters, then LoRA written inline in the blocks (no library).
+    private static readonly (string Name, Func<int, Device, LlamaCase> Create, int Experts)[] Variants =
+    [
+        (nameof(Adapter.Frozen), (depth, device) => LlamaCase.Create(Adapter.Frozen, depth, device), 0),
+        ("LoRA", (depth, device) => LlamaCase.Create(Adapter.Lora, depth, device), 0),
+        ("Lily", (depth, device) => LlamaCase.Create(Adapter.LilyBatchMean, depth, device), Budget.Experts),
+        ("LoRA inline (view)", (depth, device) => LlamaCase.CreateInline(InlineLoraForm.OutputView, depth, device), 0),
+        ("LoRA inline (rows)", (depth, device) => LlamaCase.CreateInline(InlineLoraForm.Rows, depth, device), 0),
+        ("LoRA inline (copy)", (depth, device) => LlamaCase.CreateInline(InlineLoraForm.OutputCopy, depth, device), 0),
+    ];
+
+    /// <summary>The argument of the library-tax mode: the 4-block stack only, frozen, the library's LoRA and the inline LoRAs.</summary>
+    public const string TaxOnly = "--tax";
+
+    /// <summary>Parses <c>[rounds] [--quick | --tax]</c> and runs.</summary>
     public static int Run(string[] args)
     {
         bool quick = args.Contains(Quick);
+        if (args.Contains(TaxOnly)) return RunTax(args.Where(a => a != TaxOnly).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(20));
         var numbers = args.Where(a => a != Quick).ToList();
         int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 15;
         if (quick) CheckMeta();
+        if (quick) CheckInline(BenchOptions.Current.TorchDevice);
         var device = BenchOptions.Current.TorchDevice;
         var report = new StringBuilder();
+        var taxes = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"Llama stack (hidden {LlamaSize.Hidden}, MLP {LlamaSize.Intermediate}, {LlamaSize.Heads} heads, batch {LlamaSize.Batch} × {LlamaSize.Tokens}): {rounds} interleaved rounds, device {BenchOptions.Current.Device}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         report.AppendLine();
         report.AppendLine("| Blocks | Adapter | r | Trainable | Step | Step × frozen, median [q1, q3] (range) | FLOP share | Overhead ÷ share | Inference | Inference × frozen | FLOP share | Overhead ÷ share |");
         report.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int depth in Depths)
         {
-            var cases = Adapters.Select(a => LlamaCase.Create(a, depth, device)).ToList();
+            var cases = Variants.Select(v => v.Create(depth, device)).ToList();
             CheckBudgets(depth, cases);
             var steps = PairedRunner.Measure(cases.Select(c => (Action)c.Step).ToList(), rounds);
             Console.Error.WriteLine($"llama: {depth} blocks, training done");
@@ -48,15 +65,23 @@ public static class LlamaRunner
             Console.Error.WriteLine($"llama: {depth} blocks, inference done");
             for (int i = 0; i < cases.Count; i++)
             {
-                int experts = Adapters[i] == Adapter.LilyBatchMean ? Budget.Experts : 0;
+                int experts = Variants[i].Experts;
                 double trainShare = LlamaFlops.Share(cases[i].Rank, experts, training: true);
                 double inferShare = LlamaFlops.Share(cases[i].Rank, experts, training: false);
                 report.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {depth} | {Adapters[i]} | {cases[i].Rank} | {cases[i].TrainableElements:N0} | {PairedRunner.Median(steps[i]):F1} ms | {Spread(steps[i], steps[0], r => r)} | {trainShare:P2} | {Spread(steps[i], steps[0], r => trainShare > 0 ? (r - 1) / trainShare : 0)} " +
+                    $"| {depth} | {Variants[i].Name} | {cases[i].Rank} | {cases[i].TrainableElements:N0} | {PairedRunner.Median(steps[i]):F1} ms | {Spread(steps[i], steps[0], r => r)} | {trainShare:P2} | {Spread(steps[i], steps[0], r => trainShare > 0 ? (r - 1) / trainShare : 0)} " +
                     $"| {PairedRunner.Median(inference[i]):F1} ms | {Spread(inference[i], inference[0], r => r)} | {inferShare:P2} | {Spread(inference[i], inference[0], r => inferShare > 0 ? (r - 1) / inferShare : 0)} |");
             }
+            taxes.AppendLine(CultureInfo.InvariantCulture, $"| {depth} | training step | {Tax(steps, 1)} | {Tax(steps, 3)} | {Tax(steps, 4)} | {Tax(steps, 5)} |");
+            taxes.AppendLine(CultureInfo.InvariantCulture, $"| {depth} | inference | {Tax(inference, 1)} | {Tax(inference, 3)} | {Tax(inference, 4)} | {Tax(inference, 5)} |");
             foreach (var c in cases) c.Dispose();
         }
+        report.AppendLine();
+        report.AppendLine("Overhead over the frozen stack in ms (per-round difference; median [q1, q3]): the library's LoRA (hooks) against LoRA written inline in the blocks (no library).");
+        report.AppendLine();
+        report.AppendLine("| Blocks | Pass | LoRA (library, hook) | LoRA inline, into a view of the output | LoRA inline, on rows | LoRA inline, into a copy of the output |");
+        report.AppendLine("|---:|---|---:|---:|---:|---:|");
+        report.Append(taxes);
 
         if (!quick)
         {
@@ -86,6 +111,26 @@ public static class LlamaRunner
         return 0;
     }
 
+    // The library's tax alone: 4 blocks, training step and inference, frozen against the library's LoRA and the inline forms.
+    private static int RunTax(int rounds)
+    {
+        var device = BenchOptions.Current.TorchDevice;
+        int[] picked = [0, 1, 3, 4, 5];
+        var cases = picked.Select(i => Variants[i].Create(4, device)).ToList();
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Llama stack, 4 blocks: {rounds} interleaved rounds, {BenchClock.Name}, torch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Overhead over the frozen stack in ms, per-round difference, median [q1, q3].");
+        report.AppendLine();
+        report.AppendLine("| Variant | Training step | Inference |");
+        report.AppendLine("|---|---:|---:|");
+        var steps = PairedRunner.Measure(cases.Select(c => (Action)c.Step).ToList(), rounds);
+        var inference = PairedRunner.Measure(cases.Select(c => (Action)c.Infer).ToList(), rounds);
+        for (int k = 0; k < picked.Length; k++)
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {Variants[picked[k]].Name} | {(k == 0 ? $"{PairedRunner.Median(steps[0]):F1} ms" : Tax(steps, k))} | {(k == 0 ? $"{PairedRunner.Median(inference[0]):F1} ms" : Tax(inference, k))} |");
+        foreach (var c in cases) c.Dispose();
+        Console.WriteLine(report.ToString());
+        return 0;
+    }
+
     /// <summary>The memory probe's side: <paramref name="target"/> is <c>ADAPTER:DEPTH:SCOPE</c> (a <see cref="StepScope"/>).</summary>
     public static ProbeTarget ProbeOperation(string target)
     {
@@ -110,6 +155,14 @@ public static class LlamaRunner
                     throw new InvalidOperationException($"{adapter}, {scope} on meta: a gradient is missing or off the meta device.");
             c.Infer();
         }
+        foreach (var form in Enum.GetValues<InlineLoraForm>().Where(f => f != InlineLoraForm.UpdateAlone))
+        {
+            using var c = LlamaCase.CreateInline(form, 1, META);
+            c.Step();
+            if (c.Gradients().Any(g => g is null || g.device.type != DeviceType.META))
+                throw new InvalidOperationException($"LoRA inline ({form}) on meta: a gradient is missing or off the meta device.");
+            c.Infer();
+        }
         Console.Error.WriteLine("llama: meta device create, forward, backward: ok");
     }
 
@@ -117,10 +170,37 @@ public static class LlamaRunner
     private static void CheckBudgets(int depth, IReadOnlyList<LlamaCase> cases)
     {
         var match = LlamaCase.MatchLily(depth);
-        long[] expected = [0, match.Budget, match.Trainable];
+        long[] expected = [0, match.Budget, match.Trainable, match.Budget, match.Budget, match.Budget];
         for (int i = 0; i < cases.Count; i++)
             if (cases[i].TrainableElements != expected[i])
-                throw new InvalidOperationException($"{Adapters[i]} on {depth} blocks trains {cases[i].TrainableElements} parameters; the plan says {expected[i]}.");
+                throw new InvalidOperationException($"{Variants[i].Name} on {depth} blocks trains {cases[i].TrainableElements} parameters; the plan says {expected[i]}.");
+    }
+
+    /// <summary>
+    /// The inline LoRA computes the library's function: with the library LoRA's A and B copied in, both
+    /// forms give the library's output to 1e-5 (on meta, where there are no values, only that they run).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An inline output differs.</exception>
+    public static void CheckInline(Device device)
+    {
+        using var library = LlamaCase.Create(Adapter.Lora, 1, device);
+        using var expected = library.Output();
+        foreach (var form in Enum.GetValues<InlineLoraForm>().Where(f => f != InlineLoraForm.UpdateAlone))
+        {
+            using var inline = LlamaCase.CreateInline(form, 1, device);
+            LlamaCase.CopyLora(library, inline);
+            using var actual = inline.Output();
+            if (device.type != DeviceType.META && !actual.allclose(expected, rtol: 0, atol: 1e-5))
+                throw new InvalidOperationException($"LoRA inline ({form}) differs from the library's LoRA by {(actual - expected).abs().max().item<float>()}.");
+        }
+        Console.Error.WriteLine("llama: inline LoRA computes the library's output: ok");
+    }
+
+    // Median [q1, q3] of variant's per-round time minus the frozen stack's (variant 0), in ms.
+    private static string Tax(List<double>[] times, int variant)
+    {
+        var values = times[variant].Zip(times[0], (t, r) => t - r).Order().ToList();
+        return string.Create(CultureInfo.InvariantCulture, $"{PairedRunner.Quantile(values, 0.5):F2} [{PairedRunner.Quantile(values, 0.25):F2}, {PairedRunner.Quantile(values, 0.75):F2}]");
     }
 
     // Median [first quartile, third quartile] (min–max) of the per-round ratios, mapped.

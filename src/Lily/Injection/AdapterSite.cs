@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -18,9 +19,16 @@ public sealed class AdapterSite
     private readonly nn.Module followerHost;
     // Evidence that an adapter took part in the layer's output, by adapter name: how often its update
     // was applied, and whether the inference probe saw its contribution reach the model's output.
-    private readonly Dictionary<string, long> appliedBy = new(StringComparer.Ordinal);
+    // The counts are boxed so that a forward pass counts through the active adapter's box, cached below.
+    private readonly Dictionary<string, StrongBox<long>> appliedBy = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> bypassedWhile = new(StringComparer.Ordinal);
     private readonly HashSet<string> confirmedBy = new(StringComparer.Ordinal);
+    // The active adapter's layer and its count of applications, looked up when the active adapter or the
+    // set of adapters changes rather than by name on every forward pass (docs/performance.md, "Where the
+    // stack overhead goes").
+    private string? activeAdapter;
+    private AdapterLinear? activeLayer;
+    private StrongBox<long>? activeApplied;
     private TunerLinear? wrapper;
     private IDisposable? hook;
     private IDisposable? bypassWatch;
@@ -49,7 +57,15 @@ public sealed class AdapterSite
     public IReadOnlyDictionary<string, AdapterLinear> Adapters => adapters;
 
     /// <summary>The adapter that runs, or null (the model's active adapter does not adapt this layer).</summary>
-    public string? ActiveAdapter { get; internal set; }
+    public string? ActiveAdapter
+    {
+        get => activeAdapter;
+        internal set
+        {
+            activeAdapter = value;
+            RefreshActive();
+        }
+    }
 
     /// <summary>When true, the layer computes its base output alone.</summary>
     public bool Disabled { get; internal set; }
@@ -75,7 +91,7 @@ public sealed class AdapterSite
     internal Tensor? ProbeMarker { get; set; }
 
     /// <summary>True when adapter <paramref name="adapterName"/>'s update was applied here at least once, or the probe saw it reach the output.</summary>
-    internal bool Applied(string adapterName) => appliedBy.GetValueOrDefault(adapterName) > 0 || confirmedBy.Contains(adapterName);
+    internal bool Applied(string adapterName) => (appliedBy.TryGetValue(adapterName, out var count) && count.Value > 0) || confirmedBy.Contains(adapterName);
 
     /// <summary>How many times the original ran outside its adapter while <paramref name="adapterName"/> was active.</summary>
     internal long BypassesWhile(string adapterName) => bypassedWhile.GetValueOrDefault(adapterName);
@@ -84,7 +100,7 @@ public sealed class AdapterSite
     internal void Confirm(string adapterName) => confirmedBy.Add(adapterName);
 
     /// <summary>The active adapter's layer, or null.</summary>
-    public AdapterLinear? ActiveLayer => ActiveAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
+    public AdapterLinear? ActiveLayer => activeLayer;
 
     /// <summary>The containers of the adapters' modules (one per kind: lora_A, lora_B, …).</summary>
     internal IEnumerable<nn.Module> AdapterModules => kinds.Values;
@@ -142,6 +158,7 @@ public sealed class AdapterSite
     internal void Add(string adapterName, AdapterLinear layer)
     {
         adapters.Add(adapterName, layer);
+        RefreshActive();
         layer.train(BaseLayer.training);
         foreach (var (kind, module) in layer.named_children())
         {
@@ -160,8 +177,9 @@ public sealed class AdapterSite
     internal void Remove(string adapterName)
     {
         if (!adapters.Remove(adapterName, out var layer)) return;
-        if (ActiveAdapter == adapterName) ActiveAdapter = null;
         appliedBy.Remove(adapterName);
+        if (ActiveAdapter == adapterName) ActiveAdapter = null;
+        else RefreshActive();
         bypassedWhile.Remove(adapterName);
         confirmedBy.Remove(adapterName);
         foreach (var (kind, _) in layer.named_children())
@@ -195,7 +213,9 @@ public sealed class AdapterSite
         if (perSample is null && (layer is null || layer.Merged)) return Marked(BaseLayer.forward(input));
         using var scope = NewDisposeScope();
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
-        var output = (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view([.. input.shape[..^1], BaseLayer.out_features]);
+        var shape = input.shape;    // one read: each allocates an array
+        shape[^1] = BaseLayer.out_features;
+        var output = (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view(shape);
         return Marked(output).MoveToOuterDisposeScope();
     }
 
@@ -226,12 +246,25 @@ public sealed class AdapterSite
         if (Disabled) return (null, null);
         if (PerSample is { } perSample)
         {
-            foreach (var adapter in perSample.Names.Distinct(StringComparer.Ordinal).Where(adapters.ContainsKey)) appliedBy[adapter] = appliedBy.GetValueOrDefault(adapter) + 1;
+            foreach (var adapter in perSample.Names.Distinct(StringComparer.Ordinal).Where(adapters.ContainsKey)) AppliedCount(adapter).Value++;
             return (null, perSample);
         }
-        var layer = ActiveLayer;
-        if (layer is not null) appliedBy[ActiveAdapter!] = appliedBy.GetValueOrDefault(ActiveAdapter!) + 1;
-        return (layer, null);
+        if (activeLayer is not null) activeApplied!.Value++;
+        return (activeLayer, null);
+    }
+
+    // The box counting adapter adapterName's applications here, made on first use.
+    private StrongBox<long> AppliedCount(string adapterName)
+    {
+        if (!appliedBy.TryGetValue(adapterName, out var count)) appliedBy.Add(adapterName, count = new StrongBox<long>());
+        return count;
+    }
+
+    // Looks up the active adapter's layer and count again: after the active adapter or the adapters changed.
+    private void RefreshActive()
+    {
+        activeLayer = activeAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
+        activeApplied = activeLayer is null ? null : AppliedCount(activeAdapter!);
     }
 
     private Tensor Marked(Tensor output) => ProbeMarker is { } marker ? output + marker : output;

@@ -72,7 +72,8 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Tensor AddUpdate(Tensor input, Tensor baseRows)
     {
-        if (input.dim() == 0 || input.shape[^1] != InFeatures)
+        // size(-1) rather than shape[^1]: TorchSharp's shape allocates an array on every read.
+        if (input.dim() == 0 || input.size(-1) != InFeatures)
             throw new ArgumentException($"Expected an input whose last dimension is {InFeatures}, got shape [{string.Join(", ", input.shape)}].", nameof(input));
         var x = input.dtype == AdapterDtype ? input : input.to(AdapterDtype);
         return baseRows.dtype == AdapterDtype

@@ -91,7 +91,7 @@ public sealed class LoraLinear : AdapterLinear
     /// <inheritdoc />
     protected override Tensor Delta(Tensor x) => UseDora
         ? DoraDelta(x, baseRows: null)
-        : lora_B.forward(lora_A.forward(lora_dropout.forward(x))).mul_(Scaling);
+        : lora_B.forward(lora_A.forward(Dropped(x))).mul_(Scaling);
 
     /// <inheritdoc />
     protected override Tensor Delta(Tensor x, Tensor baseRows) => UseDora ? DoraDelta(x, baseRows) : Delta(x);
@@ -108,11 +108,15 @@ public sealed class LoraLinear : AdapterLinear
     {
         if (UseDora)
             return NeedsGraph(result, x) ? result.add_(DoraDelta(x, result)) : AddDoraInPlace(result, x);
-        var h = lora_A.forward(lora_dropout.forward(x)).reshape(-1, Rank);
+        var h = lora_A.forward(Dropped(x)).reshape(-1, Rank);
         var bT = lora_B.weight!.t();
         bool recording = is_grad_enabled() && (h.requires_grad || bT.requires_grad || result.requires_grad);
         return result.addmm_(h, recording ? bT.contiguous() : bT, beta: 1, alpha: (float)Scaling);
     }
+
+    // The adapter's input after dropout. Without dropout, x itself: TorchSharp's Identity returns an alias,
+    // one more tensor handle and, while training, one more autograd node per forward.
+    private Tensor Dropped(Tensor x) => lora_dropout is Identity ? x : lora_dropout.forward(x);
 
     // True when autograd records this forward (something involved requires grad) or dropout acts:
     // then DoRA takes PEFT's out-of-place path, whose saved tensors stay intact.
