@@ -24,10 +24,12 @@ public sealed partial class PeftModel<TModel>
     /// </summary>
     /// <param name="context">An empty context for this call.</param>
     /// <exception cref="InvalidOperationException">No adapter is active.</exception>
+    /// <exception cref="ArgumentException"><paramref name="context"/> was already used by a call.</exception>
     public Tensor AuxiliaryLoss(AuxiliaryLossContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (ActiveAdapter is null) throw new InvalidOperationException("No adapter is active.");
+        context.Claim();
         var layers = AdaptedModules.Select(a => a.Layer).ToList();
         using (var scope = NewDisposeScope())
         {

@@ -25,6 +25,17 @@ public sealed class AuxiliaryLossContext
     /// <summary>How many requests were answered from the memo so far.</summary>
     public int Reused { get; private set; }
 
+    /// <summary>True once a call has used this context: its memoised tensors were freed when that call returned.</summary>
+    internal bool Used { get; private set; }
+
+    /// <summary>Marks the context as taken by a call; a second call would read tensors the first one freed.</summary>
+    internal void Claim()
+    {
+        if (Used)
+            throw new ArgumentException("This AuxiliaryLossContext was already used by an AuxiliaryLoss call, whose shared tensors are freed; pass a new context to each call.", "context");
+        Used = true;
+    }
+
     /// <summary>
     /// The result of <paramref name="compute"/> for <paramref name="key"/> under <paramref name="name"/>:
     /// computed on the first request of this call, the same tensor on every later one.

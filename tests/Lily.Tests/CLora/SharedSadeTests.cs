@@ -79,6 +79,19 @@ public sealed class SharedSadeTests
     }
 
     [Fact]
+    public void A_context_used_once_is_refused_by_a_second_call_instead_of_serving_freed_tensors()
+    {
+        var peft = Create(ScalarType.Float32);
+        var context = new AuxiliaryLossContext();
+        peft.AuxiliaryLoss(context);
+
+        var reuse = () => peft.AuxiliaryLoss(context);
+
+        reuse.Should().Throw<ArgumentException>().WithParameterName("context").WithMessage("*already used*new context*");
+        peft.AuxiliaryLoss(new AuxiliaryLossContext()).item<float>().Should().BeGreaterThan(0);
+    }
+
+    [Fact]
     public void The_shared_path_gives_what_the_per_layer_computation_gave_and_follows_a_training_step()
     {
         var peft = Create(ScalarType.Float32);
