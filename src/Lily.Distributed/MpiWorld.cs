@@ -123,6 +123,9 @@ public sealed unsafe class MpiWorld : IDisposable
         return mpi.Wtime();
     }
 
+    // How long Abort waits between printing its reason and MPI_Abort (see there).
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(500);
+
     /// <summary>
     /// Ends every process of the job with <paramref name="errorCode"/> (<c>MPI_Abort</c>), after printing
     /// <paramref name="reason"/> to standard error. Use it where an error on one rank is caught but the
@@ -134,6 +137,10 @@ public sealed unsafe class MpiWorld : IDisposable
         Console.Out.Flush();
         Console.Error.WriteLine($"[rank {Rank} of {Size}] aborting the MPI job: {reason}");
         Console.Error.Flush();
+        // The launcher forwards each rank's output through its proxies, and MPI_Abort has them kill every
+        // process at once: on a busy machine the reason just written could still sit in a pipe and be lost
+        // (seen under load: a job that ended non-zero with no output). A moment lets the proxy forward it.
+        Thread.Sleep(AbortGrace);
         mpi.Abort(MpichAbi.CommWorld, errorCode);
         // MPI_Abort should not return; if the library lets it, the process still must not go on.
         Environment.Exit(errorCode);
