@@ -9,7 +9,7 @@ namespace Lily.Serialization;
 /// I/O failures around loading a file also catches a corrupt one. I/O failures such as a missing file are not
 /// wrapped: they keep their own exception types, and catching this type first tells the two apart.
 /// </remarks>
-internal sealed class SafeTensorsFormatException : IOException
+public sealed class SafeTensorsFormatException : IOException
 {
     /// <summary>Creates the exception with a generic message.</summary>
     public SafeTensorsFormatException()

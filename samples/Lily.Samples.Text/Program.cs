@@ -1,0 +1,2 @@
+// Placeholder entry point; the sample is being written (issue 23).
+return 0;
