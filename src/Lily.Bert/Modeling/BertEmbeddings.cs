@@ -63,7 +63,7 @@ public sealed class BertEmbeddings : nn.Module<Tensor, Tensor?, Tensor>
         using var scope = NewDisposeScope();
         var positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         var types = tokenTypeIds ?? zeros_like(inputIds, dtype: ScalarType.Int64);
-        var sum = word_embeddings.call(inputIds) + token_type_embeddings.call(types) + position_embeddings.call(positions);
-        return dropout.call(LayerNorm.call(sum)).MoveToOuterDisposeScope();
+        var sum = MetaSafe.Lookup(word_embeddings, inputIds) + MetaSafe.Lookup(token_type_embeddings, types) + MetaSafe.Lookup(position_embeddings, positions);
+        return dropout.call(MetaSafe.Normalize(LayerNorm, sum, LayerNorm.eps)).MoveToOuterDisposeScope();
     }
 }

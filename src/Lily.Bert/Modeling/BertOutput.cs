@@ -31,6 +31,6 @@ public sealed class BertOutput : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hiddenStates, Tensor inputTensor)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.call(dropout.call(dense.call(hiddenStates)) + inputTensor).MoveToOuterDisposeScope();
+        return MetaSafe.Normalize(LayerNorm, dropout.call(dense.call(hiddenStates)) + inputTensor, LayerNorm.eps).MoveToOuterDisposeScope();
     }
 }
