@@ -43,5 +43,5 @@ public sealed class Backbone
     /// token states (how these sentence-embedding models were trained to pool); the unused pooler is left out.
     /// </summary>
     public BertForSequenceClassification CreateClassifier(int labels) =>
-        BertForSequenceClassification.FromPretrained(Checkpoint.Directory, labels, Pooling.Mean);
+        BertForSequenceClassification.FromPretrained(Checkpoint.Directory, labels, Pooling.Mean, ignorePrefixes: ["pooler."]);
 }

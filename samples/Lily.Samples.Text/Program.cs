@@ -76,4 +76,10 @@ root.SetAction(parsed =>
     }
 });
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (Console.IsOutputRedirected)
+{
+    // Logs and CI: no colour codes, and lines as long as they are rather than wrapped at 80 columns.
+    AnsiConsole.Profile.Capabilities.Ansi = false;
+    AnsiConsole.Profile.Width = 200;
+}
 return root.Parse(args).Invoke();

@@ -28,30 +28,36 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
             var backbone = Backbone.Prepare(options.Backbones[b]);
             var tasks = b == 0 ? options.Tasks : options.SecondBackboneTasks;
             var targetSets = b == 0 ? options.Targets : options.SecondBackboneTargets;
-            foreach (var taskName in tasks)
+            var data = new Dictionary<string, StudyTaskData>(StringComparer.Ordinal);
+            try
             {
-                using var data = new StudyTaskData(TaskCatalog.Load(taskName), backbone.Encoder, options);
-                console.MarkupLine($"[bold]{backbone.Name} · {data.Name}[/]: {data.TuneTrain.Count} train / {data.Validation.Count} validation for tuning, {data.Train.Count} train / {data.Test.Count} test (majority class {data.MajorityRate:P1}).");
-                var tuner = new FineTuner<BertForSequenceClassification>(() => backbone.CreateClassifier(data.Labels));
-                // The first test seed also measures the effective rank of ΔW (an extra pass for Lily's routing).
-                var measuring = new FineTuner<BertForSequenceClassification>(() => backbone.CreateClassifier(data.Labels))
+                // Target sets outermost, so a study stopped early has every task at the first target set.
+                for (int t = 0; t < targetSets.Count; t++)
+                foreach (var taskName in tasks)
                 {
-                    MeasureAdapter = (peft, evaluation) => UpdateRank.Mean(peft, evaluation),
-                };
-                using var shapes = backbone.CreateClassifier(data.Labels);
-                if (options.References)
-                {
-                    var references = MethodCatalog.For(shapes, ["head", "full"], TargetSet.QueryValue, options.LoraRank);
-                    foreach (var method in references)
-                        TuneAndTest(log, (tuner, measuring), data, backbone.Name, "-", method, shapes);
+                    if (!data.TryGetValue(taskName, out var task))
+                    {
+                        data[taskName] = task = new StudyTaskData(TaskCatalog.Load(taskName), backbone.Encoder, options);
+                        console.MarkupLine($"[bold]{backbone.Name} · {task.Name}[/]: {task.TuneTrain.Count} train / {task.Validation.Count} validation for tuning, {task.Train.Count} train / {task.Test.Count} test (majority class {task.MajorityRate:P1}).");
+                    }
+                    var tuner = new FineTuner<BertForSequenceClassification>(() => backbone.CreateClassifier(task.Labels));
+                    // The first test seed also measures the effective rank of ΔW (an extra pass for Lily's routing).
+                    var measuring = new FineTuner<BertForSequenceClassification>(() => backbone.CreateClassifier(task.Labels))
+                    {
+                        MeasureAdapter = (peft, evaluation) => UpdateRank.Mean(peft, evaluation),
+                    };
+                    using var shapes = backbone.CreateClassifier(task.Labels);
+                    var methods = MethodCatalog.For(shapes, options.Methods, targetSets[t], options.LoraRank);
+                    if (t == 0 && options.References)
+                        methods = [.. MethodCatalog.For(shapes, ["head", "full"], targetSets[t], options.LoraRank), .. methods];
+                    foreach (var method in methods)
+                        TuneAndTest(log, (tuner, measuring), task, backbone.Name, method.Config is null ? "-" : targetSets[t], method, shapes);
+                    StudyReport.Write(log.Runs, options, outputFolder, command, wall.Elapsed);
                 }
-                foreach (var targets in targetSets)
-                foreach (var id in options.Methods)
-                {
-                    var method = MethodCatalog.For(shapes, [id], targets, options.LoraRank).Single();
-                    TuneAndTest(log, (tuner, measuring), data, backbone.Name, targets, method, shapes);
-                }
-                StudyReport.Write(log.Runs, options, outputFolder, command, wall.Elapsed);
+            }
+            finally
+            {
+                foreach (var task in data.Values) task.Dispose();
             }
         }
         StudyReport.Write(log.Runs, options, outputFolder, command, wall.Elapsed);
@@ -74,7 +80,7 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
             Once(log, seed == options.Seeds[0] ? tuners.Measuring : tuners.Plain, data, backbone, targets, best.Method, "test", best.Run.LearningRate, seed, data.Train, data.Test);
     }
 
-    // Every setting tried for a method: CLoRA's p (rank matched again for each), Lily's and CLoRA's scaling, the learning rate.
+    // Every setting tried for a method: CLoRA's p (rank matched again for each), Lily's scaling, the learning rate.
     private IEnumerable<(AdaptationMethod Method, double LearningRate)> Grid(AdaptationMethod method, string targets, BertForSequenceClassification shapes)
     {
         var rates = method.Id switch
@@ -86,7 +92,7 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
         IEnumerable<AdaptationMethod> shapesTried = method.Id == "clora"
             ? options.CLoraBases.Select(p => MethodCatalog.For(shapes, ["clora"], targets, options.LoraRank, cloraBases: p).Single())
             : [method];
-        IEnumerable<AdaptationMethod> scaled = method.Id is "lily" or "clora"
+        IEnumerable<AdaptationMethod> scaled = method.Id is "lily"
             ? shapesTried.SelectMany(m => options.Scalings.Select(m.WithScaling))
             : shapesTried;
         return scaled.SelectMany(m => rates.Select(lr => (m, lr))).ToList();

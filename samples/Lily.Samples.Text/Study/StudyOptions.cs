@@ -41,7 +41,7 @@ public sealed record StudyOptions
     /// <summary>Learning rates tried for the head alone.</summary>
     public IReadOnlyList<double> HeadLearningRates { get; init; } = [2e-3, 1e-2];
 
-    /// <summary>Lily's and CLoRA's scalings tried.</summary>
+    /// <summary>Lily's scalings tried (CLoRA keeps scaling 1 and tunes p).</summary>
     public IReadOnlyList<double> Scalings { get; init; } = [1, 2];
 
     /// <summary>CLoRA's p (base pairs) tried, each matched to the budget again.</summary>
@@ -66,5 +66,5 @@ public sealed record StudyOptions
     public int BatchSize { get; init; } = 16;
 
     /// <summary>Word pieces per example, [CLS] and [SEP] included.</summary>
-    public int MaxLength { get; init; } = 128;
+    public int MaxLength { get; init; } = 64;
 }

@@ -98,8 +98,10 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor, Te
         var (config, path, tensors) = BertCheckpoint.ReadDirectory(directory);
         try
         {
-            // A pooler in the file is kept (and loaded) even when unused, so the strict rule need not drop it silently.
-            var filePooler = tensors.Keys.Any(k => BertCheckpoint.CanonicalName(k) == "pooler.dense.weight");
+            // A pooler in the file is kept (and loaded) even when unused, so the strict rule need not drop it silently;
+            // naming "pooler." in ignorePrefixes leaves it out on purpose (mean or CLS pooling never runs it).
+            var filePooler = tensors.Keys.Any(k => BertCheckpoint.CanonicalName(k) == "pooler.dense.weight")
+                && !(ignorePrefixes ?? []).Any(p => "pooler.dense.weight".StartsWith(p, StringComparison.Ordinal));
             var model = new BertForSequenceClassification(config, numLabels, pooling, classifierDropout, pooling == Pooling.Pooler || filePooler, device, dtype);
             try
             {
