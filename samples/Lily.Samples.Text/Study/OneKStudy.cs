@@ -49,7 +49,7 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
                     using var shapes = backbone.CreateClassifier(task.Labels);
                     var methods = MethodCatalog.For(shapes, options.Methods, targetSets[t], options.LoraRank);
                     if (t == 0 && options.References)
-                        methods = [.. MethodCatalog.For(shapes, ["head", "full"], targetSets[t], options.LoraRank), .. methods];
+                        methods = [.. methods, .. MethodCatalog.For(shapes, ["head", "full"], targetSets[t], options.LoraRank)];
                     foreach (var method in methods)
                         TuneAndTest(log, (tuner, measuring), task, backbone.Name, method.Config is null ? "-" : targetSets[t], method, shapes);
                     StudyReport.Write(log.Runs, options, outputFolder, command, wall.Elapsed);

@@ -24,7 +24,7 @@ public sealed record StudyOptions
     public IReadOnlyList<string> SecondBackboneTargets { get; init; } = ["qv"];
 
     /// <summary>PEFT methods compared at LoRA's budget.</summary>
-    public IReadOnlyList<string> Methods { get; init; } = ["lora", "dora", "lily", "clora"];
+    public IReadOnlyList<string> Methods { get; init; } = ["lora", "lily", "clora", "dora"];
 
     /// <summary>Whether head-only and full fine-tuning run as references (tuned the same way).</summary>
     public bool References { get; init; } = true;
@@ -33,7 +33,7 @@ public sealed record StudyOptions
     public int LoraRank { get; init; } = 8;
 
     /// <summary>Learning rates tried for the PEFT methods.</summary>
-    public IReadOnlyList<double> AdapterLearningRates { get; init; } = [5e-4, 1e-3, 2e-3];
+    public IReadOnlyList<double> AdapterLearningRates { get; init; } = [5e-4, 2e-3];
 
     /// <summary>Learning rates tried for full fine-tuning.</summary>
     public IReadOnlyList<double> FullLearningRates { get; init; } = [3e-5, 1e-4];
@@ -57,10 +57,10 @@ public sealed record StudyOptions
     public double ValidationFraction { get; init; } = 0.2;
 
     /// <summary>Test examples per task (drawn stratified from the test split; all when larger than it).</summary>
-    public int TestExamples { get; init; } = 1000;
+    public int TestExamples { get; init; } = 500;
 
     /// <summary>Passes over the training examples.</summary>
-    public int Epochs { get; init; } = 3;
+    public int Epochs { get; init; } = 2;
 
     /// <summary>Examples per step.</summary>
     public int BatchSize { get; init; } = 16;
