@@ -1,3 +1,4 @@
+using Lily.Bert.Tokenization;
 using Lily.Bert.Modeling;
 using Lily.Bert.Pretrained;
 using Lily.Samples.Text.Data;

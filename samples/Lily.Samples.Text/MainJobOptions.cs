@@ -19,10 +19,10 @@ public sealed record MainJobOptions
     public int LoraRank { get; init; } = 8;
 
     /// <summary>Training examples, drawn stratified from the training documents.</summary>
-    public int TrainExamples { get; init; } = 1000;
+    public int TrainExamples { get; init; } = 500;
 
     /// <summary>Test examples, drawn stratified from the test documents (all when larger).</summary>
-    public int TestExamples { get; init; } = 1000;
+    public int TestExamples { get; init; } = 500;
 
     /// <summary>Passes over the training examples.</summary>
     public int Epochs { get; init; } = 2;
@@ -31,7 +31,7 @@ public sealed record MainJobOptions
     public int BatchSize { get; init; } = 16;
 
     /// <summary>Word pieces per example.</summary>
-    public int MaxLength { get; init; } = 128;
+    public int MaxLength { get; init; } = 64;
 
     /// <summary>Seeds; each method runs once per seed.</summary>
     public IReadOnlyList<int> Seeds { get; init; } = [1];

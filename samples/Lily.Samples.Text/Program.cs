@@ -43,28 +43,28 @@ root.SetAction(parsed =>
             return 0;
         }
 
-        var rates = parsed.GetValue(lr) is { } one
-            ? defaults.LearningRates.ToDictionary(kv => kv.Key, _ => one, StringComparer.Ordinal)
-            : defaults.LearningRates;
-        var options = new MainJobOptions
+        // --quick sets the defaults; an option given explicitly wins over it.
+        bool Given(Option option) => parsed.GetResult(option) is { Implicit: false };
+        var options = parsed.GetValue(quick) ? defaults.Quick() : defaults;
+        options = options with
         {
             Backbone = parsed.GetValue(backbone)!,
             Task = parsed.GetValue(task)!,
             Methods = parsed.GetValue(methods)!,
             Targets = parsed.GetValue(targets)!,
             LoraRank = parsed.GetValue(loraRank),
-            TrainExamples = parsed.GetValue(trainExamples),
-            TestExamples = parsed.GetValue(testExamples),
-            Epochs = parsed.GetValue(epochs),
-            MaxLength = parsed.GetValue(maxLength),
             Seeds = parsed.GetValue(seeds)!,
-            LearningRates = rates,
             Scaling = parsed.GetValue(scaling),
             Threads = parsed.GetValue(threads),
             OutputFolder = parsed.GetValue(output)!,
             DataFolder = parsed.GetValue(data),
         };
-        if (parsed.GetValue(quick)) options = options.Quick();
+        if (Given(trainExamples)) options = options with { TrainExamples = parsed.GetValue(trainExamples) };
+        if (Given(testExamples)) options = options with { TestExamples = parsed.GetValue(testExamples) };
+        if (Given(epochs)) options = options with { Epochs = parsed.GetValue(epochs) };
+        if (Given(maxLength)) options = options with { MaxLength = parsed.GetValue(maxLength) };
+        if (parsed.GetValue(lr) is { } one)
+            options = options with { LearningRates = defaults.LearningRates.ToDictionary(kv => kv.Key, _ => one, StringComparer.Ordinal) };
         new MainJob(options, AnsiConsole.Console).Run(command);
         return 0;
     }

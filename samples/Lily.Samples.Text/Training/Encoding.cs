@@ -1,3 +1,4 @@
+using Lily.Bert.Tokenization;
 using Lily.Samples.Text.Data;
 using static TorchSharp.torch;
 

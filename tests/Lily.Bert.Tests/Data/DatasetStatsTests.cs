@@ -1,3 +1,4 @@
+using Lily.Bert.Tokenization;
 using System.Globalization;
 using Lily.Samples.Text.Data;
 using Xunit.Abstractions;

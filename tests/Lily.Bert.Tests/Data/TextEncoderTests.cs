@@ -1,3 +1,4 @@
+using Lily.Bert.Tokenization;
 using System.Text;
 using Lily.Samples.Text.Data;
 

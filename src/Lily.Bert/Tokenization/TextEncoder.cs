@@ -1,7 +1,7 @@
 using Microsoft.ML.Tokenizers;
 using TorchSharp;
 
-namespace Lily.Samples.Text.Data;
+namespace Lily.Bert.Tokenization;
 
 /// <summary>
 /// BERT WordPiece tokenization of text batches into model inputs, over <see cref="BertTokenizer"/> and a

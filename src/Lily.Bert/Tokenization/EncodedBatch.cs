@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace Lily.Samples.Text.Data;
+namespace Lily.Bert.Tokenization;
 
 /// <summary>A tokenized batch: three int64 tensors of shape [batch, maxLength]. Disposing it disposes them.</summary>
 /// <param name="InputIds">Word-piece ids: [CLS] … [SEP] then [PAD] (0).</param>
