@@ -1,2 +1,79 @@
-// Placeholder entry point; the sample is being written (issue 23).
-return 0;
+using System.CommandLine;
+using System.Globalization;
+using Lily.Samples.Text;
+using Lily.Samples.Text.Study;
+using Spectre.Console;
+
+// A pretrained BERT (MiniLM) fine-tuned on real labelled text: head only, LoRA, Lily, full (the main job),
+// or the tuned 1k study of every method (--study).
+var defaults = new MainJobOptions();
+var backbone = new Option<string>("--backbone") { Description = "Pretrained encoder: minilm (all-MiniLM-L6-v2) or arctic (snowflake-arctic-embed-xs)", DefaultValueFactory = _ => defaults.Backbone };
+var task = new Option<string>("--task") { Description = "Task: spam (SpamAssassin, ham/spam) or brown (Brown corpus genre, 15 classes)", DefaultValueFactory = _ => defaults.Task };
+var methods = new Option<string[]>("--methods") { Description = "Methods, among head, lora, dora, lily, clora, full", DefaultValueFactory = _ => [.. defaults.Methods], AllowMultipleArgumentsPerToken = true };
+var targets = new Option<string>("--targets") { Description = "PEFT targets: qv (query, value) or all (every Linear of every layer)", DefaultValueFactory = _ => defaults.Targets };
+var loraRank = new Option<int>("--lora-rank") { Description = "LoRA's rank; sets the budget DoRA, Lily and CLoRA are matched to", DefaultValueFactory = _ => defaults.LoraRank };
+var trainExamples = new Option<int>("--train-examples") { Description = "Training examples", DefaultValueFactory = _ => defaults.TrainExamples };
+var testExamples = new Option<int>("--test-examples") { Description = "Test examples", DefaultValueFactory = _ => defaults.TestExamples };
+var epochs = new Option<int>("--epochs") { Description = "Passes over the training examples", DefaultValueFactory = _ => defaults.Epochs };
+var maxLength = new Option<int>("--max-length") { Description = "Word pieces per example", DefaultValueFactory = _ => defaults.MaxLength };
+var seeds = new Option<int[]>("--seeds") { Description = "Seeds, e.g. --seeds 1 2 3", DefaultValueFactory = _ => [.. defaults.Seeds], AllowMultipleArgumentsPerToken = true };
+var lr = new Option<double?>("--lr") { Description = "One learning rate for every method (default: per method, see MainJobOptions)" };
+var scaling = new Option<double>("--scaling") { Description = "Lily's and CLoRA's scaling", DefaultValueFactory = _ => defaults.Scaling };
+var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0: every core)", DefaultValueFactory = _ => 0 };
+var output = new Option<string>("--output") { Description = "Folder for the results", DefaultValueFactory = _ => defaults.OutputFolder };
+var data = new Option<string?>("--data") { Description = "Cache folder for the npm datasets (default: ~/.cache/lily-datasets or $LILY_DATA_CACHE)" };
+var quick = new Option<bool>("--quick") { Description = "Smoke run: 96 training / 96 test examples, 64 word pieces, one epoch (CI)" };
+var study = new Option<bool>("--study") { Description = "The 1k study instead: every method tuned on a validation split, 3 seeds, two tasks, two target sets, two backbones (hours; resumable)" };
+
+var root = new RootCommand("Fine-tune a pretrained BERT (MiniLM) on real labelled text with LoRA, Lily and more")
+{
+    backbone, task, methods, targets, loraRank, trainExamples, testExamples, epochs, maxLength, seeds, lr, scaling, threads, output, data, quick, study,
+};
+root.SetAction(parsed =>
+{
+    string command = "dotnet run -c Release --project samples/Lily.Samples.Text -- " + string.Join(' ', args);
+    if (parsed.GetValue(threads) is > 0 and var n) TorchSharp.torch.set_num_threads(n);
+    try
+    {
+        if (parsed.GetValue(study))
+        {
+            var studyOptions = new StudyOptions();
+            if (parsed.GetValue(quick)) studyOptions = StudyOptionsQuick.Of(studyOptions);
+            new OneKStudy(studyOptions, parsed.GetValue(output)!, AnsiConsole.Console).Run(command);
+            return 0;
+        }
+
+        var rates = parsed.GetValue(lr) is { } one
+            ? defaults.LearningRates.ToDictionary(kv => kv.Key, _ => one, StringComparer.Ordinal)
+            : defaults.LearningRates;
+        var options = new MainJobOptions
+        {
+            Backbone = parsed.GetValue(backbone)!,
+            Task = parsed.GetValue(task)!,
+            Methods = parsed.GetValue(methods)!,
+            Targets = parsed.GetValue(targets)!,
+            LoraRank = parsed.GetValue(loraRank),
+            TrainExamples = parsed.GetValue(trainExamples),
+            TestExamples = parsed.GetValue(testExamples),
+            Epochs = parsed.GetValue(epochs),
+            MaxLength = parsed.GetValue(maxLength),
+            Seeds = parsed.GetValue(seeds)!,
+            LearningRates = rates,
+            Scaling = parsed.GetValue(scaling),
+            Threads = parsed.GetValue(threads),
+            OutputFolder = parsed.GetValue(output)!,
+            DataFolder = parsed.GetValue(data),
+        };
+        if (parsed.GetValue(quick)) options = options.Quick();
+        new MainJob(options, AnsiConsole.Console).Run(command);
+        return 0;
+    }
+    catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or InvalidOperationException)
+    {
+        // Bad options or missing inputs: one clear line, not a stack trace.
+        AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+        return 2;
+    }
+});
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+return root.Parse(args).Invoke();

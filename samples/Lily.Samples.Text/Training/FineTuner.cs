@@ -20,6 +20,9 @@ public sealed class FineTuner<TModel>(Func<TModel> createModel) where TModel : n
     /// <summary>Weight of the method's own training terms (<see cref="PeftModel{TModel}.AuxiliaryLoss()"/>, e.g. CLoRA's SADE) added to the loss; they are zero for methods without one.</summary>
     public bool UseAuxiliaryLoss { get; init; } = true;
 
+    /// <summary>Measures the trained adapter (e.g. the effective rank of its ΔW) on the evaluation data; null to skip.</summary>
+    public Func<PeftModel<TModel>, EncodedExamples, double>? MeasureAdapter { get; init; }
+
     /// <summary>Trains on <paramref name="train"/> and returns the accuracy on <paramref name="evaluate"/>.</summary>
     public RunResult Run(AdaptationMethod method, RunSettings settings, EncodedExamples train, EncodedExamples evaluate)
     {
@@ -74,8 +77,9 @@ public sealed class FineTuner<TModel>(Func<TModel> createModel) where TModel : n
         peft?.VerifyAdaptersApplied();
         double accuracy = Accuracy(model, evaluate);
         long bytes = CheckpointBytes(model, peft, method);
+        double measured = peft is not null && MeasureAdapter is { } measure ? measure(peft, evaluate) : double.NaN;
         return new RunResult(method.Id, settings.Seed, settings.LearningRate, ScalingOf(method), trainableCount, accuracy,
-            clock.Elapsed.TotalSeconds, stepClock.Elapsed.TotalMilliseconds / Math.Max(1, losses.Count), bytes, losses);
+            clock.Elapsed.TotalSeconds, stepClock.Elapsed.TotalMilliseconds / Math.Max(1, losses.Count), bytes, losses, measured);
     }
 
     /// <summary>Accuracy of <paramref name="model"/> on <paramref name="data"/> (eval mode, no gradients).</summary>

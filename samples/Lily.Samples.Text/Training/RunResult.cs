@@ -11,5 +11,6 @@ namespace Lily.Samples.Text.Training;
 /// <param name="StepMilliseconds">Mean wall time of one training step.</param>
 /// <param name="CheckpointBytes">Bytes of what must be stored to keep the result (adapter folder, or the trained tensors for head-only and full).</param>
 /// <param name="Losses">Training loss at every step.</param>
+/// <param name="EffectiveRank">Mean effective rank of the trained ΔW over the adapted layers, when measured (NaN otherwise).</param>
 public sealed record RunResult(string Method, int Seed, double LearningRate, double Scaling, long Trainable, double Accuracy,
-    double Seconds, double StepMilliseconds, long CheckpointBytes, IReadOnlyList<double> Losses);
+    double Seconds, double StepMilliseconds, long CheckpointBytes, IReadOnlyList<double> Losses, double EffectiveRank = double.NaN);

@@ -48,6 +48,9 @@ public sealed record BertConfig
     /// <summary>Epsilon of every LayerNorm (<c>layer_norm_eps</c>).</summary>
     public double LayerNormEps { get; init; } = 1e-12;
 
+    /// <summary>Standard deviation of the normal initialisation of fresh weights (<c>initializer_range</c>).</summary>
+    public double InitializerRange { get; init; } = 0.02;
+
     /// <summary>Id of the padding token (<c>pad_token_id</c>).</summary>
     public int PadTokenId { get; init; }
 
@@ -78,6 +81,8 @@ public sealed record BertConfig
             throw new InvalidDataException($"{source}: hidden_act '{HiddenAct}' is not supported (supported: {string.Join(", ", SupportedActivations)}).");
         Probability(HiddenDropoutProb, "hidden_dropout_prob");
         Probability(AttentionProbsDropoutProb, "attention_probs_dropout_prob");
+        if (!(InitializerRange >= 0) || double.IsInfinity(InitializerRange))
+            throw new InvalidDataException($"{source}: initializer_range must be a non-negative number, not {InitializerRange}.");
         if (!(LayerNormEps > 0) || double.IsInfinity(LayerNormEps))
             throw new InvalidDataException($"{source}: layer_norm_eps must be a positive number, not {LayerNormEps}.");
         if (PadTokenId < 0 || PadTokenId >= VocabSize)
@@ -126,6 +131,7 @@ public sealed record BertConfig
             MaxPositionEmbeddings = Int(json, "max_position_embeddings", defaults.MaxPositionEmbeddings, path),
             TypeVocabSize = Int(json, "type_vocab_size", defaults.TypeVocabSize, path),
             LayerNormEps = Num(json, "layer_norm_eps", defaults.LayerNormEps, path),
+            InitializerRange = Num(json, "initializer_range", defaults.InitializerRange, path),
             PadTokenId = Int(json, "pad_token_id", defaults.PadTokenId, path),
             ModelType = Str(json, "model_type", defaults.ModelType, path),
         };
@@ -151,6 +157,7 @@ public sealed record BertConfig
             ["hidden_act"] = HiddenAct,
             ["hidden_dropout_prob"] = HiddenDropoutProb,
             ["hidden_size"] = HiddenSize,
+            ["initializer_range"] = InitializerRange,
             ["intermediate_size"] = IntermediateSize,
             ["layer_norm_eps"] = LayerNormEps,
             ["max_position_embeddings"] = MaxPositionEmbeddings,
