@@ -164,15 +164,16 @@ public sealed class BertCase : IDisposable
 
     /// <summary>
     /// Bytes a user keeps after training with this method: the adapter folder <see cref="PeftModel{TModel}.Save"/>
-    /// writes (adapters and the head), or for full fine-tuning the trained tensors as one safetensors file.
+    /// writes in <paramref name="layout"/> (adapters and the head), or for full fine-tuning the trained tensors as one safetensors file.
     /// </summary>
-    public long CheckpointBytes()
+    /// <param name="layout">PEFT's layout (a shared tensor once per layer that uses it) or the compact one (once).</param>
+    public long CheckpointBytes(AdapterLayout layout)
     {
         if (trainable.Count == 0) return 0;
         var folder = Directory.CreateTempSubdirectory("lily-bert-cost-").FullName;
         try
         {
-            if (peft is not null) peft.Save(folder);
+            if (peft is not null) peft.Save(folder, layout);
             else SafeTensorsFile.Write(Path.Combine(folder, "model.safetensors"),
                 model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => KeyValuePair.Create(p.name, (Tensor)p.parameter)));
             return Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);

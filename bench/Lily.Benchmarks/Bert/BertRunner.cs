@@ -36,7 +36,7 @@ public static class BertRunner
         bool quick = args.Contains(Quick);
         int at = Array.IndexOf(args, Targets);
         string targets = at >= 0 && at + 1 < args.Length ? args[at + 1] : TargetSet.QueryValue;
-        var numbers = args.Where((a, i) => a != Quick && i != at && i != at + 1).ToList();
+        var numbers = args.Where((a, i) => a != Quick && (at < 0 || (i != at && i != at + 1))).ToList();
         int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
         var size = quick ? BertSize.Tiny : BertSize.MiniLm;
         if (BenchOptions.Current.IsCuda) throw new ArgumentException("--bert measures the CPU (one thread); it takes no --device cuda.");
@@ -56,7 +56,8 @@ public static class BertRunner
         Console.Error.WriteLine("bert: inference done");
         string loadAfter = LoadAverage();
 
-        var checkpoints = cases.Select(c => c.CheckpointBytes()).ToList();
+        var checkpoints = cases.Select(c => c.CheckpointBytes(AdapterLayout.Peft)).ToList();
+        var compact = cases.Select(c => c.CheckpointBytes(AdapterLayout.Compact)).ToList();
         var peaks = quick ? cases.Select(_ => (long?)null).ToList() : cases.Select(c => NativeMemory.PeakBytes("bert", Target(c.Id, targets, size), "step")).ToList();
         long? frozenPeak = quick ? null : NativeMemory.PeakBytes("bert", Target(BertCase.Frozen, targets, size), "infer");
         if (!quick) Console.Error.WriteLine("bert: memory probes done");
@@ -67,10 +68,10 @@ public static class BertRunner
             $"batch {size.Batch} × {size.Tokens}; targets {string.Join(",", TargetSet.Modules(targets))}; {rounds} interleaved rounds, {BenchClock.Name}, torch threads {torch.get_num_threads()}, " +
             $"{Environment.ProcessorCount} logical CPUs; load average before {loadBefore}, after {loadAfter}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
         report.AppendLine();
-        report.AppendLine("| Method | r | Trainable | Checkpoint | Step | Step ÷ frozen forward, median [q1, q3] | Step ÷ LoRA step | Peak step memory | Inference unmerged | ÷ frozen | Inference merged | ÷ frozen |");
-        report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        report.AppendLine("| Method | r | Trainable | Checkpoint (PEFT layout) | Checkpoint (compact) | Step | Step ÷ frozen forward, median [q1, q3] | Step ÷ LoRA step | Peak step memory | Inference unmerged | ÷ frozen | Inference merged | ÷ frozen |");
+        report.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         report.AppendLine(CultureInfo.InvariantCulture,
-            $"| frozen (forward only) | – | 0 | – | – | – | – | {NativeMemory.Format(frozenPeak)} (forward) | {PairedRunner.Median(inference[0]):F1} ms | 1 | – | – |");
+            $"| frozen (forward only) | – | 0 | – | – | – | – | – | {NativeMemory.Format(frozenPeak)} (forward) | {PairedRunner.Median(inference[0]):F1} ms | 1 | – | – |");
         for (int i = 0; i < cases.Count; i++)
         {
             var c = cases[i];
@@ -78,7 +79,7 @@ public static class BertRunner
             string unmerged = m >= 0 ? $"{PairedRunner.Median(inference[1 + m]):F1} ms | {PairedRunner.Ratio(inference[1 + m], inference[0])}" : "= frozen | –";
             string mergedCell = m >= 0 ? $"{PairedRunner.Median(inference[1 + Mergeable.Length + m]):F1} ms | {PairedRunner.Ratio(inference[1 + Mergeable.Length + m], inference[0])}" : "= frozen | –";
             report.AppendLine(CultureInfo.InvariantCulture,
-                $"| {c.Method!.Label} | {(c.Rank > 0 ? c.Rank.ToString(CultureInfo.InvariantCulture) : "–")} | {c.TrainableElements:N0} | {checkpoints[i]:N0} B | {PairedRunner.Median(steps[1 + i]):F1} ms " +
+                $"| {c.Method!.Label} | {(c.Rank > 0 ? c.Rank.ToString(CultureInfo.InvariantCulture) : "–")} | {c.TrainableElements:N0} | {checkpoints[i]:N0} B | {compact[i]:N0} B | {PairedRunner.Median(steps[1 + i]):F1} ms " +
                 $"| {PairedRunner.Ratio(steps[1 + i], steps[0])} | {PairedRunner.Ratio(steps[1 + i], steps[1])} | {NativeMemory.Format(peaks[i])} | {unmerged} | {mergedCell} |");
         }
         report.AppendLine();
