@@ -10,7 +10,8 @@ namespace Lily.Benchmarks;
 /// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
 /// <c>--levers [rounds] [group]</c> the adapter-local levers of that overhead (<see cref="Llama.LeverRunner"/>),
 /// <c>--sade [rounds]</c> CLoRA's SADE term with and without sharing its groups' Gram blocks (<see cref="SadeRunner"/>),
-/// <c>--sitecost [rounds] [--tiny]</c> the fixed cost per adapted layer apart from its arithmetic (<see cref="SiteCost.SiteCostRunner"/>).
+/// <c>--sitecost [rounds] [--tiny]</c> the fixed cost per adapted layer apart from its arithmetic (<see cref="SiteCost.SiteCostRunner"/>),
+/// <c>--bert [rounds] [--targets qv|all] [--quick]</c> cost per method on the MiniLM-shaped BERT classifier (<see cref="Bert.BertRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -29,6 +30,7 @@ public static class Program
                     "layer" => LayerBenchmarks.ProbeOperation(target, operation),
                     "train" => TrainingStepBenchmarks.ProbeOperation(target),
                     "llama" => Llama.LlamaRunner.ProbeOperation(target),
+                    "bert" => Bert.BertRunner.ProbeOperation(target, operation),
                     _ => throw new ArgumentException($"Unknown probe kind '{kind}'."),
                 };
             });
@@ -50,6 +52,8 @@ public static class Program
             return SadeRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
         if (rest.Length > 0 && rest[0] == SiteCost.SiteCostRunner.Command)
             return SiteCost.SiteCostRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Contains("--tiny"));
+        if (rest.Length > 0 && rest[0] == Bert.BertRunner.Command)
+            return Bert.BertRunner.Run(rest[1..]);
         if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
             return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());
