@@ -72,13 +72,13 @@ public sealed class MainJob(MainJobOptions options, IAnsiConsole console)
 
     private void PrintTable(IReadOnlyList<AdaptationMethod> methods, IReadOnlyList<RunResult> results, long total)
     {
-        var table = new Table().AddColumns("method", "trainable", "of the model", "test accuracy", "ms / step", "checkpoint");
+        var table = new Table().AddColumns("method", "trainable", "of the model", "test accuracy", "ms / step", "checkpoint", "compact");
         foreach (var m in methods)
         {
             var runs = results.Where(r => r.Method == m.Id).ToList();
             if (runs.Count == 0) continue;
             table.AddRow(m.Label, runs[0].Trainable.ToString("N0"), $"{100.0 * runs[0].Trainable / total:F2} %",
-                Spread.Of(runs.Select(r => r.Accuracy)).ToString(), runs.Average(r => r.StepMilliseconds).ToString("F0"), MainJobReport.Bytes(runs[0].CheckpointBytes));
+                Spread.Of(runs.Select(r => r.Accuracy)).ToString(), runs.Average(r => r.StepMilliseconds).ToString("F0"), MainJobReport.Bytes(runs[0].CheckpointBytes), MainJobReport.Bytes(runs[0].CompactCheckpointBytes));
         }
         console.Write(table);
     }

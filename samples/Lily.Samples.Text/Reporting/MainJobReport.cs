@@ -15,14 +15,14 @@ public static class MainJobReport
     {
         var sb = new StringBuilder();
         sb.AppendLine(caption).AppendLine();
-        sb.AppendLine("| method | trainable | of the model | test accuracy | ms / step | s / run | checkpoint |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        sb.AppendLine("| method | trainable | of the model | test accuracy | ms / step | s / run | checkpoint (PEFT layout) | compact layout |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var method in methods)
         {
             var mine = runs.Where(r => r.Method == method.Id).ToList();
             if (mine.Count == 0) continue;
             long trainable = mine[0].Trainable;
-            sb.AppendLine(Inv, $"| {method.Label} | {trainable:N0} | {100.0 * trainable / totalParameters:F2} % | {Spread.Of(mine.Select(r => r.Accuracy))} | {mine.Average(r => r.StepMilliseconds):F0} | {mine.Average(r => r.Seconds):F0} | {Bytes(mine[0].CheckpointBytes)} |");
+            sb.AppendLine(Inv, $"| {method.Label} | {trainable:N0} | {100.0 * trainable / totalParameters:F2} % | {Spread.Of(mine.Select(r => r.Accuracy))} | {mine.Average(r => r.StepMilliseconds):F0} | {mine.Average(r => r.Seconds):F0} | {Bytes(mine[0].CheckpointBytes)} | {Bytes(mine[0].CompactCheckpointBytes)} |");
         }
         return sb.ToString();
     }
@@ -30,9 +30,9 @@ public static class MainJobReport
     /// <summary>Every run, one line each.</summary>
     public static string Csv(IEnumerable<RunResult> runs)
     {
-        var sb = new StringBuilder("method,seed,learning_rate,scaling,trainable,accuracy,seconds,step_ms,checkpoint_bytes,final_loss\n");
+        var sb = new StringBuilder("method,seed,learning_rate,scaling,trainable,accuracy,seconds,step_ms,checkpoint_bytes,compact_checkpoint_bytes,final_loss\n");
         foreach (var r in runs)
-            sb.AppendLine(Inv, $"{r.Method},{r.Seed},{r.LearningRate:G6},{r.Scaling:G6},{r.Trainable},{r.Accuracy:F4},{r.Seconds:F1},{r.StepMilliseconds:F1},{r.CheckpointBytes},{(r.Losses.Count > 0 ? r.Losses[^1] : double.NaN):F4}");
+            sb.AppendLine(Inv, $"{r.Method},{r.Seed},{r.LearningRate:G6},{r.Scaling:G6},{r.Trainable},{r.Accuracy:F4},{r.Seconds:F1},{r.StepMilliseconds:F1},{r.CheckpointBytes},{r.CompactCheckpointBytes},{(r.Losses.Count > 0 ? r.Losses[^1] : double.NaN):F4}");
         return sb.ToString();
     }
 

@@ -76,10 +76,11 @@ public sealed class FineTuner<TModel>(Func<TModel> createModel) where TModel : n
         // The library's check: every adapter took part in training (throws, naming the layers, if one did not).
         peft?.VerifyAdaptersApplied();
         double accuracy = Accuracy(model, evaluate);
-        long bytes = CheckpointBytes(model, peft, method);
+        long bytes = CheckpointBytes(model, peft, method, AdapterLayout.Peft);
+        long compact = peft is null ? bytes : CheckpointBytes(model, peft, method, AdapterLayout.Compact);
         double measured = peft is not null && MeasureAdapter is { } measure ? measure(peft, evaluate) : double.NaN;
         return new RunResult(method.Id, settings.Seed, settings.LearningRate, ScalingOf(method), trainableCount, accuracy,
-            clock.Elapsed.TotalSeconds, stepClock.Elapsed.TotalMilliseconds / Math.Max(1, losses.Count), bytes, losses, measured);
+            clock.Elapsed.TotalSeconds, stepClock.Elapsed.TotalMilliseconds / Math.Max(1, losses.Count), bytes, compact, losses, measured);
     }
 
     /// <summary>Accuracy of <paramref name="model"/> on <paramref name="data"/> (eval mode, no gradients).</summary>
@@ -106,14 +107,14 @@ public sealed class FineTuner<TModel>(Func<TModel> createModel) where TModel : n
     };
 
     // What a user keeps after training: the adapter folder as Save writes it, or the trained tensors themselves.
-    private static long CheckpointBytes(TModel model, PeftModel<TModel>? peft, AdaptationMethod method)
+    private static long CheckpointBytes(TModel model, PeftModel<TModel>? peft, AdaptationMethod method, AdapterLayout layout)
     {
         var folder = Directory.CreateTempSubdirectory("lily-text-checkpoint-").FullName;
         try
         {
             if (peft is not null)
             {
-                peft.Save(folder);
+                peft.Save(folder, layout);
             }
             else
             {

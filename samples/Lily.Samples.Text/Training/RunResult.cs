@@ -9,8 +9,9 @@ namespace Lily.Samples.Text.Training;
 /// <param name="Accuracy">Accuracy on the evaluation split (test, or validation while tuning).</param>
 /// <param name="Seconds">Wall time of training and evaluation.</param>
 /// <param name="StepMilliseconds">Mean wall time of one training step.</param>
-/// <param name="CheckpointBytes">Bytes of what must be stored to keep the result (adapter folder, or the trained tensors for head-only and full).</param>
+/// <param name="CheckpointBytes">Bytes of what must be stored to keep the result: the adapter folder in PEFT's layout (what any PEFT reads), or the trained tensors for head-only and full.</param>
+/// <param name="CompactCheckpointBytes">The adapter folder in the library's compact layout (each shared tensor stored once); equal to <paramref name="CheckpointBytes"/> when nothing is shared.</param>
 /// <param name="Losses">Training loss at every step.</param>
 /// <param name="EffectiveRank">Mean effective rank of the trained ΔW over the adapted layers, when measured (NaN otherwise).</param>
 public sealed record RunResult(string Method, int Seed, double LearningRate, double Scaling, long Trainable, double Accuracy,
-    double Seconds, double StepMilliseconds, long CheckpointBytes, IReadOnlyList<double> Losses, double EffectiveRank = double.NaN);
+    double Seconds, double StepMilliseconds, long CheckpointBytes, long CompactCheckpointBytes, IReadOnlyList<double> Losses, double EffectiveRank = double.NaN);

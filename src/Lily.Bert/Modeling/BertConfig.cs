@@ -54,6 +54,10 @@ public sealed record BertConfig
     /// <summary>Id of the padding token (<c>pad_token_id</c>).</summary>
     public int PadTokenId { get; init; }
 
+    /// <summary>How self-attention is computed (not a <c>config.json</c> field: Hugging Face takes it as
+    /// <c>attn_implementation</c> when loading). <see cref="AttentionImplementation.Sdpa"/> by default.</summary>
+    public AttentionImplementation AttentionImplementation { get; init; } = AttentionImplementation.Sdpa;
+
     /// <summary>Hugging Face's <c>model_type</c>; <c>bert</c> for every checkpoint this encoder reads.</summary>
     public string ModelType { get; init; } = "bert";
 

@@ -25,6 +25,7 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         NumHeads = config.NumAttentionHeads;
+        Implementation = config.AttentionImplementation;
         HeadSize = config.HeadSize;
         query = nn.Linear(config.HiddenSize, config.HiddenSize, device: device, dtype: dtype);
         key = nn.Linear(config.HiddenSize, config.HiddenSize, device: device, dtype: dtype);
@@ -35,6 +36,9 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
 
     /// <summary>Number of heads.</summary>
     public int NumHeads { get; }
+
+    /// <summary>How attention is computed; set from <see cref="BertConfig.AttentionImplementation"/>.</summary>
+    public AttentionImplementation Implementation { get; set; }
 
     /// <summary>Width of one head.</summary>
     public int HeadSize { get; }
@@ -64,9 +68,19 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
         var q = Heads(query.call(hiddenStates));
         var k = Heads(key.call(hiddenStates));
         var v = Heads(value.call(hiddenStates));
-        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(HeadSize) + additiveMask;
-        var probabilities = dropout.call(scores.softmax(-1));
-        var context = probabilities.matmul(v).transpose(1, 2).reshape(batch, length, NumHeads * HeadSize);
+        Tensor attended;
+        // libtorch has no meta kernel for the fused attention: on meta (shapes only) the eager path gives the same shapes.
+        if (Implementation == AttentionImplementation.Eager || hiddenStates.device_type == DeviceType.META)
+        {
+            var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(HeadSize) + additiveMask;
+            var probabilities = dropout.call(scores.softmax(-1));
+            attended = probabilities.matmul(v);
+        }
+        else
+        {
+            attended = nn.functional.scaled_dot_product_attention(q, k, v, additiveMask, training ? dropout.p : 0.0);
+        }
+        var context = attended.transpose(1, 2).reshape(batch, length, NumHeads * HeadSize);
         return context.MoveToOuterDisposeScope();
     }
 }

@@ -5,10 +5,12 @@ namespace Lily.Bert.Tests.Modeling;
 
 public sealed class BertSelfAttentionTests
 {
-    [Fact]
-    public void Float64Attention_EqualsNaiveLoops()
+    [Theory]
+    [InlineData(AttentionImplementation.Sdpa)]
+    [InlineData(AttentionImplementation.Eager)]
+    public void Float64Attention_EqualsNaiveLoops(AttentionImplementation implementation)
     {
-        var config = TinyBert.Config with { HiddenSize = 8, NumAttentionHeads = 2, IntermediateSize = 16 };
+        var config = TinyBert.Config with { HiddenSize = 8, NumAttentionHeads = 2, IntermediateSize = 16, AttentionImplementation = implementation };
         const int batch = 2, length = 4, hidden = 8, heads = 2, headSize = 4;
         using var attention = new BertSelfAttention(config, dtype: ScalarType.Float64);
         TinyBert.Randomize(attention, seed: 11);
