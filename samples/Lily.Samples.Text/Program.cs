@@ -23,11 +23,13 @@ var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0
 var output = new Option<string>("--output") { Description = "Folder for the results", DefaultValueFactory = _ => defaults.OutputFolder };
 var data = new Option<string?>("--data") { Description = "Cache folder for the npm datasets (default: ~/.cache/lily-datasets or $LILY_DATA_CACHE)" };
 var quick = new Option<bool>("--quick") { Description = "Smoke run: 96 training / 96 test examples, 64 word pieces, one epoch (CI)" };
+var studyTasks = new Option<string[]?>("--study-tasks") { Description = "With --study: only these tasks (spam, brown); processes given disjoint tasks may share one --output", AllowMultipleArgumentsPerToken = true };
+var reportOnly = new Option<bool>("--report-only") { Description = "With --study: rewrite study.md and the plots from study-runs.csv, training nothing" };
 var study = new Option<bool>("--study") { Description = "The 1k study instead: every method tuned on a validation split, 3 seeds, two tasks, two target sets, two backbones (hours; resumable)" };
 
 var root = new RootCommand("Fine-tune a pretrained BERT (MiniLM) on real labelled text with LoRA, Lily and more")
 {
-    backbone, task, methods, targets, loraRank, trainExamples, testExamples, epochs, maxLength, seeds, lr, scaling, threads, output, data, quick, study,
+    backbone, task, methods, targets, loraRank, trainExamples, testExamples, epochs, maxLength, seeds, lr, scaling, threads, output, data, quick, study, studyTasks, reportOnly,
 };
 root.SetAction(parsed =>
 {
@@ -39,7 +41,10 @@ root.SetAction(parsed =>
         {
             var studyOptions = new StudyOptions();
             if (parsed.GetValue(quick)) studyOptions = StudyOptionsQuick.Of(studyOptions);
-            new OneKStudy(studyOptions, parsed.GetValue(output)!, AnsiConsole.Console).Run(command);
+            if (parsed.GetValue(studyTasks) is { Length: > 0 } only) studyOptions = studyOptions with { OnlyTasks = only };
+            var runner = new OneKStudy(studyOptions, parsed.GetValue(output)!, AnsiConsole.Console);
+            if (parsed.GetValue(reportOnly)) runner.Report(command);
+            else runner.Run(command);
             return 0;
         }
 

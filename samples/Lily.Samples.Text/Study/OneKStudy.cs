@@ -15,6 +15,14 @@ namespace Lily.Samples.Text.Study;
 /// </summary>
 public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiConsole console)
 {
+    /// <summary>Writes the report from the runs recorded so far, running nothing.</summary>
+    public void Report(string command)
+    {
+        var log = new StudyLog(Path.Combine(outputFolder, "study-runs.csv"));
+        StudyReport.Write(log.Runs, options, outputFolder, command, TimeSpan.Zero);
+        console.MarkupLine($"Report of {log.Runs.Count} run(s) written to [blue]{Markup.Escape(Path.Combine(outputFolder, "study.md"))}[/].");
+    }
+
     /// <summary>Runs (or resumes) the study and writes its report.</summary>
     public IReadOnlyCollection<StudyRun> Run(string command)
     {
@@ -26,7 +34,8 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
         for (int b = 0; b < options.Backbones.Count; b++)
         {
             var backbone = Backbone.Prepare(options.Backbones[b]);
-            var tasks = b == 0 ? options.Tasks : options.SecondBackboneTasks;
+            var tasks = (b == 0 ? options.Tasks : options.SecondBackboneTasks).Where(t => options.OnlyTasks?.Contains(t) ?? true).ToList();
+            if (tasks.Count == 0) continue;
             var targetSets = b == 0 ? options.Targets : options.SecondBackboneTargets;
             var data = new Dictionary<string, StudyTaskData>(StringComparer.Ordinal);
             try

@@ -17,6 +17,9 @@ public sealed record StudyOptions
     /// <summary>Tasks for backbones after the first.</summary>
     public IReadOnlyList<string> SecondBackboneTasks { get; init; } = ["spam"];
 
+    /// <summary>Only these tasks (null: every task above). Two processes given disjoint tasks can share one output folder.</summary>
+    public IReadOnlyList<string>? OnlyTasks { get; init; }
+
     /// <summary>Target sets (<see cref="Methods.TargetSet"/>).</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["qv", "all"];
 
