@@ -7,7 +7,7 @@ public sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Field names are Hugging Face's parameter names.
     private readonly BertSelfAttention self;
-    private readonly BertSelfOutput output;
+    private readonly BertResidualOutput output;
 #pragma warning restore IDE1006
 
     /// <summary>Creates the attention block of <paramref name="config"/>.</summary>
@@ -17,7 +17,7 @@ public sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
     public BertAttention(BertConfig config, Device? device = null, ScalarType? dtype = null) : base(nameof(BertAttention))
     {
         self = new BertSelfAttention(config, device, dtype);
-        output = new BertSelfOutput(config, device, dtype);
+        output = new BertResidualOutput(config, config.HiddenSize, device, dtype);
         RegisterComponents();
     }
 
@@ -25,7 +25,7 @@ public sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
     public BertSelfAttention Self => self;
 
     /// <summary>The projection and residual after it (<c>output</c>).</summary>
-    public BertSelfOutput Output => output;
+    public BertResidualOutput Output => output;
 
     /// <summary>Attends and adds the residual.</summary>
     /// <param name="hiddenStates"><c>[B, T, H]</c>.</param>

@@ -143,6 +143,40 @@ public static class BertCheckpoint
         SafeTensorsFile.Write(Path.Combine(directory, WeightsFileName), model.state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
     }
 
+    /// <summary>
+    /// Reads a checkpoint folder, builds a model for its config and loads it: the model is disposed if loading fails,
+    /// and the file's tensors are always freed. Both <c>FromPretrained</c>s go through here.
+    /// </summary>
+    /// <param name="directory">The folder with <c>config.json</c> and <c>model.safetensors</c>.</param>
+    /// <param name="create">Builds the model for the config, seeing the file's tensors (e.g. whether it has a pooler).</param>
+    /// <param name="load">Loads the tensors into the model (the weights file's path is for messages).</param>
+    internal static TModel Build<TModel>(string directory, Func<BertConfig, IReadOnlyDictionary<string, Tensor>, TModel> create,
+        Action<TModel, IReadOnlyDictionary<string, Tensor>, string> load) where TModel : nn.Module
+    {
+        var (config, path, tensors) = ReadDirectory(directory);
+        try
+        {
+            var model = create(config, tensors);
+            try
+            {
+                load(model, tensors, path);
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Whether the file's tensors include a pooler.</summary>
+    internal static bool HasPooler(IReadOnlyDictionary<string, Tensor> tensors) => tensors.Keys.Any(k => CanonicalName(k) == "pooler.dense.weight");
+
     internal static (BertConfig Config, string WeightsPath, Dictionary<string, Tensor> Tensors) ReadDirectory(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);

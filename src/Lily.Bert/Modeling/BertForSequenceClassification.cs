@@ -95,37 +95,26 @@ public sealed class BertForSequenceClassification : nn.Module<Tensor, Tensor, Te
     public static BertForSequenceClassification FromPretrained(string directory, int numLabels, Pooling pooling = Pooling.Pooler,
         IEnumerable<string>? ignorePrefixes = null, double? classifierDropout = null, Device? device = null, ScalarType? dtype = null)
     {
-        var (config, path, tensors) = BertCheckpoint.ReadDirectory(directory);
-        try
-        {
-            // A pooler in the file is kept (and loaded) even when unused, so the strict rule need not drop it silently;
-            // naming "pooler." in ignorePrefixes leaves it out on purpose (mean or CLS pooling never runs it).
-            var filePooler = tensors.Keys.Any(k => BertCheckpoint.CanonicalName(k) == "pooler.dense.weight")
-                && !(ignorePrefixes ?? []).Any(p => "pooler.dense.weight".StartsWith(p, StringComparison.Ordinal));
-            var model = new BertForSequenceClassification(config, numLabels, pooling, classifierDropout, pooling == Pooling.Pooler || filePooler, device, dtype);
-            try
+        return BertCheckpoint.Build(directory,
+            (config, tensors) =>
             {
+                // A pooler in the file is kept (and loaded) even when unused, so the strict rule need not drop it silently;
+                // naming "pooler." in ignorePrefixes leaves it out on purpose (mean or CLS pooling never runs it).
+                bool filePooler = BertCheckpoint.HasPooler(tensors) && !(ignorePrefixes ?? []).Any(p => "pooler.dense.weight".StartsWith(p, StringComparison.Ordinal));
+                return new BertForSequenceClassification(config, numLabels, pooling, classifierDropout, pooling == Pooling.Pooler || filePooler, device, dtype);
+            },
+            (model, tensors, path) =>
+            {
+                int hidden = model.bert.Config.HiddenSize;
                 var head = tensors.Keys.Where(k => BertCheckpoint.CanonicalName(k).StartsWith("classifier.", StringComparison.Ordinal)).ToList();
                 var fits = head.Count == 2
-                    && tensors.TryGetValue("classifier.weight", out var w) && w.shape.SequenceEqual([numLabels, config.HiddenSize])
+                    && tensors.TryGetValue("classifier.weight", out var w) && w.shape.SequenceEqual([numLabels, hidden])
                     && tensors.TryGetValue("classifier.bias", out var b) && b.shape.SequenceEqual([(long)numLabels]);
                 BertCheckpoint.Load(model, tensors, path,
                     fits ? ignorePrefixes : (ignorePrefixes ?? []).Append("classifier."),
                     fits ? null : ["classifier."]);
                 model.ClassifierLoaded = fits;
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
-
-            return model;
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
+            });
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (<c>bert.*</c>, <c>classifier.*</c>) into <paramref name="directory"/>.</summary>

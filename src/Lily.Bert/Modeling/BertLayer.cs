@@ -8,7 +8,7 @@ public sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning disable IDE1006 // Field names are Hugging Face's parameter names.
     private readonly BertAttention attention;
     private readonly BertIntermediate intermediate;
-    private readonly BertOutput output;
+    private readonly BertResidualOutput output;
 #pragma warning restore IDE1006
 
     /// <summary>Creates one transformer layer of <paramref name="config"/>.</summary>
@@ -19,7 +19,7 @@ public sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
     {
         attention = new BertAttention(config, device, dtype);
         intermediate = new BertIntermediate(config, device, dtype);
-        output = new BertOutput(config, device, dtype);
+        output = new BertResidualOutput(config, config.IntermediateSize, device, dtype);
         RegisterComponents();
     }
 
@@ -30,7 +30,7 @@ public sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
     public BertIntermediate Intermediate => intermediate;
 
     /// <summary>The feed-forward down-projection and residual.</summary>
-    public BertOutput Output => output;
+    public BertResidualOutput Output => output;
 
     /// <summary>Runs the layer.</summary>
     /// <param name="hiddenStates"><c>[B, T, H]</c>.</param>

@@ -125,27 +125,9 @@ public sealed class BertModel : nn.Module<Tensor, Tensor, Tensor>
     /// <exception cref="InvalidDataException">The config or the weights do not match; the message names the file, every wrong tensor and both shapes.</exception>
     public static BertModel FromPretrained(string directory, bool? addPoolingLayer = null, IEnumerable<string>? ignorePrefixes = null, Device? device = null, ScalarType? dtype = null)
     {
-        var (config, path, tensors) = BertCheckpoint.ReadDirectory(directory);
-        try
-        {
-            var withPooler = addPoolingLayer ?? tensors.Keys.Any(k => BertCheckpoint.CanonicalName(k) == "pooler.dense.weight");
-            var model = new BertModel(config, withPooler, device, dtype);
-            try
-            {
-                BertCheckpoint.Load(model, tensors, path, ignorePrefixes);
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
-
-            return model;
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
+        return BertCheckpoint.Build(directory,
+            (config, tensors) => new BertModel(config, addPoolingLayer ?? BertCheckpoint.HasPooler(tensors), device, dtype),
+            (model, tensors, path) => BertCheckpoint.Load(model, tensors, path, ignorePrefixes));
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (Hugging Face names) into <paramref name="directory"/>,
