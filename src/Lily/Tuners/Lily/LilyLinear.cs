@@ -189,12 +189,12 @@ public sealed class LilyLinear : AdapterLinear
         if (frozenMixture is not null)
         {
             Observe(h);
-            return result.addmm_(h.reshape(-1, lily_B.Rank), FrozenExpert(), beta: 1, alpha: (float)Scaling);
+            return AddScaledProduct(result, h.reshape(-1, lily_B.Rank), FrozenExpert(), Scaling);
         }
         var logits = lily_router.forward(h);
         Observe(h, logits);
         var (left, right) = Factors(h, logits);
-        return result.addmm_(left, right, beta: 1, alpha: (float)Scaling);
+        return AddScaledProduct(result, left, right, Scaling);
     }
 
     // The update as a product left · right of rows: [N, k] · [k, d_out].
