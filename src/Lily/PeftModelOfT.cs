@@ -25,6 +25,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private readonly ILogger logger;
     private ForwardPassWatcher? watcher;
     private bool unloaded;
+    private int openDisableScopes;
 
     internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
     {
@@ -149,6 +150,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         foreach (var site in sites)
         {
             site.ActiveAdapter = site.Adapters.ContainsKey(adapterName) ? adapterName : null;
+            site.Disabled = AdaptersDisabled;
             foreach (var (name, layer) in site.Adapters)
             {
                 bool trainable = name == adapterName && !configs[name].InferenceMode;
@@ -157,7 +159,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         }
         foreach (var m in modulesToSave)
         {
-            m.Show(adapterName);
+            m.Show(AdaptersDisabled ? null : adapterName);
             bool trainable = m.Owners.Contains(adapterName) && !configs[adapterName].InferenceMode;
             foreach (var p in m.Module.parameters()) p.requires_grad = trainable;
         }
@@ -215,27 +217,44 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
     /// <summary>
     /// Turns every adapter off until the returned scope is disposed: inside it, the model computes
-    /// exactly what the base model computes (modules to save run their original values). Scopes nest.
+    /// exactly what the base model computes (modules to save run their original values). The scope is
+    /// model-wide: it covers every adapter and every layer, including adapters added or switched to
+    /// inside it. Scopes nest and may be disposed in any order: adapters run again when the last open
+    /// scope is disposed. Merged adapters are unmerged first, as PEFT does on a disabled forward (the base
+    /// output needs the base weights back); they stay unmerged after the scope.
     /// </summary>
     public IDisposable DisableAdapters()
     {
         ThrowIfUnloaded();
-        var previous = sites.Select(s => s.Disabled).ToArray();
-        var shown = modulesToSave.Select(m => m.Live).ToArray();
-        foreach (var s in sites) s.Disabled = true;
-        foreach (var m in modulesToSave) m.Show(null);
+        Unmerge();
+        openDisableScopes++;
+        ShowDisabledState();
         return new Restore(() =>
         {
-            for (int i = 0; i < previous.Length && i < sites.Count; i++) sites[i].Disabled = previous[i];
-            for (int i = 0; i < shown.Length && i < modulesToSave.Count; i++) modulesToSave[i].Show(shown[i]);
+            openDisableScopes--;
+            if (!unloaded) ShowDisabledState();
         });
+    }
+
+    // True while a DisableAdapters() scope is open.
+    private bool AdaptersDisabled => openDisableScopes > 0;
+
+    // Puts every site and module to save in the state the open scopes ask for: a count of scopes, not a
+    // saved list of flags, so scopes disposed out of order and adapters added inside one come out right.
+    private void ShowDisabledState()
+    {
+        foreach (var s in sites) s.Disabled = AdaptersDisabled;
+        foreach (var m in modulesToSave) m.Show(AdaptersDisabled ? null : ActiveAdapter);
     }
 
     /// <summary>Folds the active adapter into the base weights (LoRA). Forward then costs what the base model costs.</summary>
     /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
+    /// <exception cref="InvalidOperationException">Inside <see cref="DisableAdapters"/>: the scope promises the base output.</exception>
     public void Merge()
     {
         ThrowIfUnloaded();
+        if (AdaptersDisabled)
+            throw new InvalidOperationException("Adapters are disabled (inside DisableAdapters()): merging now would put an update into the base output the scope promises. Merge after the scope.");
         var blocker = AdaptedModules.FirstOrDefault(a => !a.Layer.CanMerge);
         if (blocker is not null)
         {
