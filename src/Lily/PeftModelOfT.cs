@@ -26,6 +26,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private ForwardPassWatcher? watcher;
     private bool unloaded;
     private int openDisableScopes;
+    private bool probing;
 
     internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
     {
@@ -133,7 +134,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         logger.LogInformation("{Summary}", GetParameterSummary());
         // Passes inside DisableAdapters() prove nothing about the adapters, and in a mixed-adapter batch the
         // active adapter may not run at all, so neither is counted for it.
-        watcher ??= ForwardPassWatcher.Install(Model, () => sites, () => sites.Any(s => s.Disabled || s.PerSample is not null) ? null : ActiveAdapter, logger);
+        // Nor is the probe's pass: its report speaks for it.
+        watcher ??= ForwardPassWatcher.Install(Model, () => sites,
+            () => probing || AdaptersDisabled || sites.Any(s => s.PerSample is not null) ? null : ActiveAdapter, logger);
     }
 
     /// <summary>
@@ -173,6 +176,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     {
         ThrowIfUnloaded();
         if (!configs.Remove(adapterName)) throw new ArgumentException($"No adapter named '{adapterName}'.", nameof(adapterName));
+        watcher?.Forget(adapterName);
         foreach (var site in sites.ToList())
         {
             site.Remove(adapterName);
@@ -306,14 +310,18 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     }
 
     /// <summary>
-    /// Throws if a layer of any adapter never took part in the model's output although the model ran
-    /// while that adapter was active, or if a replaced layer's original ran outside its adapter. Took
-    /// part means: its update was applied through the wrapper or hook, a parameter of its own received a
-    /// gradient in a backward pass, it is merged, or <see cref="ProbeAdapters"/> saw it reach the output.
-    /// The model ran means: a forward pass through the root's <c>call()</c>, or any of that evidence for
-    /// another layer, or a module to save received a gradient. Call it after <c>backward()</c> to check
-    /// a training setup; <see cref="Save"/> calls it. A model that has never run is not reported (nothing
-    /// can be told yet); a layer that no data reached (an unused expert) is, with both possible causes.
+    /// Throws if, in the passes since the last call that passed (or since the adapter was added or
+    /// loaded), a layer of any adapter took no part in the model's output although the model ran while
+    /// that adapter was active, or a replaced layer's original ran outside its adapter. Took part means:
+    /// its update was added to the layer's output through the wrapper or hook. A gradient on its
+    /// parameters does not count (a penalty on the parameters gives one without the output), nor does a
+    /// merge, nor <see cref="ProbeAdapters"/> (its report speaks for its own pass). The model ran means: a
+    /// forward pass through the root's <c>call()</c>, or any of that evidence for another layer, or a module
+    /// to save received a gradient. When it passes, the evidence starts afresh, so each call speaks for
+    /// the passes since the previous one. Call it after <c>backward()</c> to check a training setup;
+    /// <see cref="Save"/> calls it. A model that has not run since is not reported (nothing can be told); a
+    /// layer that no data reached in those passes (an expert that received no tokens) is, with both
+    /// possible causes.
     /// </summary>
     /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names the layers, the causes and the fixes.</exception>
     public void VerifyAdaptersApplied()
@@ -326,6 +334,12 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()));
             if (AdapterParticipation.Describe(name, sites, evidence) is string message) throw new InvalidOperationException(message);
         }
+        foreach (var name in configs.Keys)
+        {
+            watcher?.Reset(name);
+            foreach (var site in sites) site.ResetEvidence(name);
+        }
+        foreach (var m in modulesToSave) m.ResetGradientEvidence();
     }
 
     /// <summary>
@@ -334,8 +348,8 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     /// (<see cref="ProbeOutcome.Applied"/>), whether the layer ran without it
     /// (<see cref="ProbeOutcome.Bypassed"/>), or whether it did not run for this input
     /// (<see cref="ProbeOutcome.NotReached"/>). The output is unchanged and no parameter or gradient is
-    /// touched (autograd is asked which tensors the output depends on); layers found applied count as
-    /// having taken part for <see cref="VerifyAdaptersApplied()"/>. The run function must keep gradient
+    /// touched (autograd is asked which tensors the output depends on). The probe's pass is no evidence for
+    /// <see cref="VerifyAdaptersApplied()"/>: it says nothing about the passes after it. The run function must keep gradient
     /// recording on (the probe turns it on around the call) and return a tensor computed by the model.
     /// </summary>
     /// <param name="run">Runs the model on an input and returns its output, e.g. <c>() =&gt; model.forward(x)</c>.</param>
@@ -344,7 +358,16 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(run);
-        return AdapterProbe.Run(sites, ActiveAdapter ?? throw new InvalidOperationException("No adapter is active."), run);
+        var adapter = ActiveAdapter ?? throw new InvalidOperationException("No adapter is active.");
+        probing = true;
+        try
+        {
+            return AdapterProbe.Run(sites, adapter, run);
+        }
+        finally
+        {
+            probing = false;
+        }
     }
 
     /// <summary>

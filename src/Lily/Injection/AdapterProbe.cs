@@ -10,7 +10,9 @@ namespace Lily;
 /// A marker reached means the adapter took part; a weight reached without its marker means the layer
 /// ran some other way (bypassed); neither means the layer did not run for this input. The output is
 /// unchanged (the markers are zero), no parameter's gradient is touched (<c>autograd.grad</c>, not
-/// <c>backward</c>), and every flag is restored. It works however the root's forward is called.
+/// <c>backward</c>), and every flag is restored. It works however the root's forward is called. Its pass
+/// is no evidence for <see cref="AdapterParticipation"/>: what it found is in its report, and says nothing
+/// about the passes after it.
 /// </summary>
 internal static class AdapterProbe
 {
@@ -50,7 +52,6 @@ internal static class AdapterProbe
                 var outcome = reached[i] ? ProbeOutcome.Applied
                     : weightReached[site.BaseLayer.weight!] ? (site.ActiveLayer!.Merged ? ProbeOutcome.Applied : ProbeOutcome.Bypassed)
                     : ProbeOutcome.NotReached;
-                if (outcome == ProbeOutcome.Applied) site.Confirm(adapterName);
                 return new ProbedLayer(site.Path, site.Attachment, outcome);
             }).ToList();
             return new AdapterProbeReport(adapterName, layers);
