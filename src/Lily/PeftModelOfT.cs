@@ -110,6 +110,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 p.requires_grad = false;
             }
         }
+        // Read before the sites attach: a wrapper or hook registers nothing of the base weight, but reading first keeps it simple.
+        var holders = WeightHolders.Of(Model);
+        var before = sites.ToHashSet();
         try
         {
             Injector.Apply(plan, adapterName, sites, modulesToSave);
@@ -122,6 +125,13 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
             throw;
         }
         configs.Add(adapterName, plan.Config);
+        foreach (var site in sites.Where(s => !before.Contains(s)))
+        {
+            site.WeightSharedWith = holders.OthersThan(site.BaseLayer.weight!, site.Path + ".weight");
+            // An earlier site's holders were read before this layer shared its weight.
+            foreach (var other in before.Where(o => ReferenceEquals(o.BaseLayer.weight, site.BaseLayer.weight)))
+                other.WeightSharedWith = [.. other.WeightSharedWith, site.Path + ".weight"];
+        }
 
         logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
             string.Join(", ", plan.Layers.Select(l => $"{l.Target.Path} ({l.Attachment})")));
@@ -252,13 +262,19 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     }
 
     /// <summary>Folds the active adapter into the base weights (LoRA). Forward then costs what the base model costs.</summary>
-    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
+    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily), or a layer's weight is shared (tied) with another module; nothing is changed.</exception>
     /// <exception cref="InvalidOperationException">Inside <see cref="DisableAdapters"/>: the scope promises the base output.</exception>
     public void Merge()
     {
         ThrowIfUnloaded();
         if (AdaptersDisabled)
             throw new InvalidOperationException("Adapters are disabled (inside DisableAdapters()): merging now would put an update into the base output the scope promises. Merge after the scope.");
+        if (sites.FirstOrDefault(s => s.ActiveLayer is { Merged: false } && s.WeightSharedWith.Count > 0) is { } tied)
+        {
+            throw new NotSupportedException(
+                $"Cannot merge '{tied.Path}': its weight is also held as {string.Join(", ", tied.WeightSharedWith)} (tied or shared weights), so " +
+                "merging the update into it in place would change that use too. Keep the adapter unmerged, or untie the weights before injection.");
+        }
         var blocker = AdaptedModules.FirstOrDefault(a => !a.Layer.CanMerge);
         if (blocker is not null)
         {

@@ -47,10 +47,14 @@ internal static class AdapterProbe
             var grads = autograd.grad([output], inputs, [ones_like(output)], allow_unused: true);
             var reached = grads.Select(g => !g.IsInvalid).ToList();
             var weightReached = weights.Select((w, i) => (w, reached[probed.Count + i])).ToDictionary(p => (object)p.w, p => p.Item2, ReferenceEqualityComparer.Instance);
+            // A weight shared by several layers is reached through any of them: reached through another's
+            // adapter, it says nothing about this layer.
+            var reachedThroughAdapter = new HashSet<object>(probed.Where((_, i) => reached[i]).Select(s => (object)s.BaseLayer.weight!), ReferenceEqualityComparer.Instance);
             var layers = probed.Select((site, i) =>
             {
+                var w = site.BaseLayer.weight!;
                 var outcome = reached[i] ? ProbeOutcome.Applied
-                    : weightReached[site.BaseLayer.weight!] ? (site.ActiveLayer!.Merged ? ProbeOutcome.Applied : ProbeOutcome.Bypassed)
+                    : weightReached[w] && !reachedThroughAdapter.Contains(w) ? (site.ActiveLayer!.Merged ? ProbeOutcome.Applied : ProbeOutcome.Bypassed)
                     : ProbeOutcome.NotReached;
                 return new ProbedLayer(site.Path, site.Attachment, outcome);
             }).ToList();

@@ -90,6 +90,12 @@ public sealed class AdapterSite
     /// </summary>
     public long Bypasses => Interlocked.Read(ref bypasses);
 
+    /// <summary>
+    /// The other registrations of the base weight (a tied head, another adapted layer sharing the weight),
+    /// read when the site was made; empty when the weight is the layer's alone. Merging refuses while any exist.
+    /// </summary>
+    internal IReadOnlyList<string> WeightSharedWith { get; set; } = [];
+
     /// <summary>Set by the inference probe: a zero marker added to the layer's output, so autograd can tell whether it reaches the model's output.</summary>
     internal Tensor? ProbeMarker { get; set; }
 
