@@ -26,6 +26,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private ForwardPassWatcher? watcher;
     private bool unloaded;
     private int openDisableScopes;
+    private readonly List<string> warnings = new();
     private bool probing;
 
     internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
@@ -135,7 +136,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
         logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
             string.Join(", ", plan.Layers.Select(l => $"{l.Target.Path} ({l.Attachment})")));
-        foreach (var warning in plan.Warnings) logger.LogWarning("Adapter '{Adapter}': {Warning}", adapterName, warning);
+        foreach (var warning in plan.Warnings) Warn(adapterName, warning);
         plan.Builder.LogSummary(logger);
         if (plan.ModulesToSave.Count > 0)
             logger.LogInformation("Adapter '{Adapter}' trains in full and saves: {Paths}", adapterName, string.Join(", ", plan.ModulesToSave.Select(m => m.Path)));
@@ -146,7 +147,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         // active adapter may not run at all, so neither is counted for it.
         // Nor is the probe's pass: its report speaks for it.
         watcher ??= ForwardPassWatcher.Install(Model, () => sites,
-            () => probing || AdaptersDisabled || sites.Any(s => s.PerSample is not null) ? null : ActiveAdapter, logger);
+            () => probing || AdaptersDisabled || sites.Any(s => s.PerSample is not null) ? null : ActiveAdapter, Warn);
     }
 
     /// <summary>
@@ -408,9 +409,30 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 "so the adapter can take its place.");
         }
         if (report.NotReached.Count > 0)
-            logger.LogWarning("Adapter '{Adapter}': the layers {Paths} did not run for the probe's input (a branch not taken, an expert with no tokens?).",
-                report.Adapter, string.Join(", ", report.NotReached.Select(l => l.Path)));
+            Warn(report.Adapter, $"the layers {string.Join(", ", report.NotReached.Select(l => l.Path))} did not run for the probe's input (a branch not taken, an expert with no tokens?).");
         return report;
+    }
+
+    /// <summary>
+    /// Every finding this model has warned about, oldest first, each as <c>Adapter '&lt;name&gt;': &lt;finding&gt;</c>:
+    /// a target entry that matches nothing while others match, a rank above a layer's min(in, out), layers idle in
+    /// the first forward pass, layers the probe's input did not reach, keys a non-strict load skipped. Each is
+    /// also logged as a warning when a logger factory was given; this list is there without one.
+    /// </summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            lock (warnings) return warnings.ToList();
+        }
+    }
+
+    // The one way this model warns: kept in Warnings (visible without a logger) and logged.
+    internal void Warn(string adapterName, string finding)
+    {
+        var line = $"Adapter '{adapterName}': {finding}";
+        lock (warnings) warnings.Add(line);
+        logger.LogWarning("{Warning}", line);
     }
 
     internal IReadOnlyList<AdaptedModule> LayersOf(string adapterName) =>

@@ -1,5 +1,4 @@
 using System.Reflection;
-using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace Lily;
@@ -18,7 +17,7 @@ internal sealed class ForwardPassWatcher : IDisposable
 {
     private readonly Func<IReadOnlyList<AdapterSite>> sites;
     private readonly Func<string?> activeAdapter;
-    private readonly ILogger logger;
+    private readonly Action<string, string> warn;
     private readonly List<object> removers = new();
     private readonly Dictionary<string, long> passes = new(StringComparer.Ordinal);
     private readonly HashSet<string> looked = new(StringComparer.Ordinal);
@@ -27,17 +26,17 @@ internal sealed class ForwardPassWatcher : IDisposable
     private Dictionary<AdapterSite, long>? before;
     private int firstPassThread;
 
-    private ForwardPassWatcher(Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, ILogger logger)
+    private ForwardPassWatcher(Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, Action<string, string> warn)
     {
         this.sites = sites;
         this.activeAdapter = activeAdapter;
-        this.logger = logger;
+        this.warn = warn;
     }
 
-    /// <summary>Installs the watcher on <paramref name="root"/>; a root that takes no hooks gets a watcher that sees nothing.</summary>
-    public static ForwardPassWatcher Install(nn.Module root, Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, ILogger logger)
+    /// <summary>Installs the watcher on <paramref name="root"/> (a root that takes no hooks gets a watcher that sees nothing), reading <paramref name="sites"/> and <paramref name="activeAdapter"/> (null when no pass should count) on each pass.</summary>
+    public static ForwardPassWatcher Install(nn.Module root, Func<IReadOnlyList<AdapterSite>> sites, Func<string?> activeAdapter, Action<string, string> warn)
     {
-        var watcher = new ForwardPassWatcher(sites, activeAdapter, logger);
+        var watcher = new ForwardPassWatcher(sites, activeAdapter, warn);
         // Every HookableModule<,> has register_forward_pre_hook(Action<Module>) and
         // register_forward_hook(Action<Module>), whatever its forward's signature.
         var pre = root.GetType().GetMethod("register_forward_pre_hook", [typeof(Action<nn.Module>)]);
@@ -103,12 +102,11 @@ internal sealed class ForwardPassWatcher : IDisposable
         }
         if (idle.Count > 0)
         {
-            logger.LogWarning(
-                "Adapter '{Adapter}': the layers {Paths} did not run through their adapter in the model's first forward pass. Either the data " +
+            warn(name,
+                $"the layers {string.Join(", ", idle)} did not run through their adapter in the model's first forward pass. Either the data " +
                 "did not reach them (a branch not taken, an expert with no tokens: fine), or the model runs them in a way that bypasses the " +
                 "adapter (forward() on a hooked layer, the original Linear kept in a list or delegate, its weight used directly). " +
-                "peft.VerifyAdaptersApplied(() => model.forward(x)) tells which; Save checks again.",
-                name, string.Join(", ", idle));
+                "peft.VerifyAdaptersApplied(() => model.forward(x)) tells which; Save checks again.");
         }
     }
 

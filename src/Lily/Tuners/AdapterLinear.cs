@@ -43,6 +43,13 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// <summary>The dtype of the adapter's own parameters.</summary>
     public abstract ScalarType AdapterDtype { get; }
 
+    /// <summary>
+    /// The rank the method gives the update (LoRA's and Lily's r, CLoRA's p·r), or null when it has no such
+    /// rank. The update of a <c>[d_out, d_in]</c> layer has rank at most min(d_in, d_out), so a larger value
+    /// only adds parameters: injection warns about it for every method (<see cref="PeftModel{TModel}.Warnings"/>).
+    /// </summary>
+    public virtual long? AllocatedRank => null;
+
     /// <summary>Whether the update is one fixed matrix now, so it can be folded into the base weight.</summary>
     public abstract bool CanMerge { get; }
 

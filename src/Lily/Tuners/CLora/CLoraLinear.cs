@@ -83,6 +83,9 @@ public sealed class CLoraLinear : AdapterLinear
     /// <inheritdoc />
     public override ScalarType AdapterDtype => D.dtype;
 
+    /// <summary>p·r: the update is a sum of <see cref="Bases"/> products of rank <see cref="Rank"/>.</summary>
+    public override long? AllocatedRank => (long)Bases * Rank;
+
     /// <inheritdoc />
     public override bool CanMerge => true;
 

@@ -66,6 +66,9 @@ public sealed class LilyLinear : AdapterLinear
     /// <summary>This layer's router, <c>[E, r]</c>.</summary>
     public Linear Router => lily_router;
 
+    /// <summary>Lily's r: the width of A's output and of every expert's input.</summary>
+    public override long? AllocatedRank => lily_B.Rank;
+
     /// <inheritdoc />
     public override ScalarType AdapterDtype => lily_A.weight!.dtype;
 

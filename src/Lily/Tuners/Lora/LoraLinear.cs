@@ -70,6 +70,9 @@ public sealed class LoraLinear : AdapterLinear
     /// <summary>Multiplier of <c>B A x</c>.</summary>
     public double Scaling { get; }
 
+    /// <inheritdoc />
+    public override long? AllocatedRank => Rank;
+
     /// <summary>The down-projection A, <c>[r, d_in]</c>.</summary>
     public Linear LoraA => lora_A;
 
