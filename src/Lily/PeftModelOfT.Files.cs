@@ -116,8 +116,8 @@ public sealed partial class PeftModel<TModel>
         try
         {
             var (missing, unexpected) = WithModulesShown(adapterName, () => AdapterStateDict.Load(StateDictEntries(adapterName), file, strict));
-            if (missing.Count > 0) Warn(adapterName, $"keys missing from {file.SourceName}, left as initialised: {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) Warn(adapterName, $"keys in {file.SourceName} that the model does not have, ignored: {string.Join(", ", unexpected)}");
+            if (missing.Count > 0) Warn(adapterName, $"Keys missing from {file.SourceName}, left as initialised: {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) Warn(adapterName, $"Keys in {file.SourceName} that the model does not have, ignored: {string.Join(", ", unexpected)}");
         }
         catch
         {

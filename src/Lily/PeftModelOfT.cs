@@ -128,7 +128,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         configs.Add(adapterName, plan.Config);
         foreach (var site in sites.Where(s => !before.Contains(s)))
         {
-            site.WeightSharedWith = holders.OthersThan(site.BaseLayer.weight!, site.Path + ".weight");
+            site.WeightSharedWith = holders.OthersThan(site.BaseLayer.weight!, site.BaseLayer);
             // An earlier site's holders were read before this layer shared its weight.
             foreach (var other in before.Where(o => ReferenceEquals(o.BaseLayer.weight, site.BaseLayer.weight)))
                 other.WeightSharedWith = [.. other.WeightSharedWith, site.Path + ".weight"];

@@ -13,7 +13,8 @@ namespace Lily;
 /// </remarks>
 internal sealed class WeightHolders
 {
-    private readonly Dictionary<object, List<string>> holders = new(ReferenceEqualityComparer.Instance);
+    // By parameter: each module that holds it (once, however many names it is registered under) and its path.
+    private readonly Dictionary<object, List<(nn.Module Module, string Path)>> holders = new(ReferenceEqualityComparer.Instance);
 
     private WeightHolders(nn.Module model)
     {
@@ -21,8 +22,9 @@ internal sealed class WeightHolders
         {
             foreach (var (name, parameter) in module.named_parameters(recurse: false))
             {
-                if (!holders.TryGetValue(parameter, out var paths)) holders.Add(parameter, paths = new List<string>());
-                paths.Add(path.Length == 0 ? name : $"{path}.{name}");
+                if (!holders.TryGetValue(parameter, out var list)) holders.Add(parameter, list = new());
+                // One module registered under two names (a field and a list) is one use, not a tie.
+                if (!list.Any(h => ReferenceEquals(h.Module, module))) list.Add((module, path.Length == 0 ? name : $"{path}.{name}"));
             }
         }
     }
@@ -30,7 +32,7 @@ internal sealed class WeightHolders
     /// <summary>Reads the registrations of <paramref name="model"/> as they are now.</summary>
     public static WeightHolders Of(nn.Module model) => new(model);
 
-    /// <summary>The paths that hold <paramref name="weight"/> besides <paramref name="ownPath"/>.</summary>
-    public IReadOnlyList<string> OthersThan(Tensor weight, string ownPath) =>
-        holders.TryGetValue(weight, out var paths) ? paths.Where(p => p != ownPath).ToList() : [];
+    /// <summary>The paths of the modules other than <paramref name="owner"/> that hold <paramref name="weight"/>.</summary>
+    public IReadOnlyList<string> OthersThan(Tensor weight, nn.Module owner) =>
+        holders.TryGetValue(weight, out var list) ? list.Where(h => !ReferenceEquals(h.Module, owner)).Select(h => h.Path).ToList() : [];
 }
