@@ -334,7 +334,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     /// parameters does not count (a penalty on the parameters gives one without the output), nor does a
     /// merge, nor <see cref="ProbeAdapters"/> (its report speaks for its own pass). The model ran means: a
     /// forward pass through the root's <c>call()</c>, or any of that evidence for another layer, or a module
-    /// to save received a gradient. When it passes, the evidence starts afresh, so each call speaks for
+    /// to save received a gradient. For an adapter being trained, a layer whose update was applied but that
+    /// no backward pass reached, while backward passes reached the adapter's other layers, is reported as
+    /// never learning (computed under <c>no_grad</c>, or detached downstream). When it passes, the evidence starts afresh, so each call speaks for
     /// the passes since the previous one. Call it after <c>backward()</c> to check a training setup;
     /// <see cref="Save"/> calls it. A model that has not run since is not reported (nothing can be told); a
     /// layer that no data reached in those passes (an expert that received no tokens) is, with both
@@ -348,7 +350,8 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         {
             var evidence = new AdapterParticipation.ModelEvidence(
                 watcher?.PassesWhile(name) ?? 0,
-                name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()));
+                name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()),
+                !configs[name].InferenceMode);
             if (AdapterParticipation.Describe(name, sites, evidence) is string message) throw new InvalidOperationException(message);
         }
         foreach (var name in configs.Keys)

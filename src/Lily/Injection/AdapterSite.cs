@@ -23,6 +23,8 @@ public sealed class AdapterSite
     // with Interlocked: several threads may run the model at once. An entry ends with its adapter (Remove).
     private readonly Dictionary<string, StrongBox<long>> appliedBy = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StrongBox<long>> bypassedWhile = new(StringComparer.Ordinal);
+    // How often a backward pass reached the layer's output while the adapter's update was in it (GradientTap).
+    private readonly Dictionary<string, StrongBox<long>> learnedBy = new(StringComparer.Ordinal);
     // The active adapter's layer and its count of applications, looked up when the active adapter or the
     // set of adapters changes rather than by name on every forward pass (docs/performance.md, "Where the
     // stack overhead goes").
@@ -30,6 +32,7 @@ public sealed class AdapterSite
     private AdapterLinear? activeLayer;
     private StrongBox<long>? activeApplied;
     private StrongBox<long>? activeBypassed;
+    private StrongBox<long>? activeLearned;
     private long applications;
     private long bypasses;
     private TunerLinear? wrapper;
@@ -105,11 +108,15 @@ public sealed class AdapterSite
     /// <summary>How many times, since the last verdict that passed, the original ran outside its adapter while <paramref name="adapterName"/> was active.</summary>
     internal long BypassesWhile(string adapterName) => bypassedWhile.TryGetValue(adapterName, out var count) ? Interlocked.Read(ref count.Value) : 0;
 
+    /// <summary>How many backward passes, since the last verdict that passed, reached the layer's output while adapter <paramref name="adapterName"/>'s update was in it.</summary>
+    internal long LearnedWhile(string adapterName) => learnedBy.TryGetValue(adapterName, out var count) ? Interlocked.Read(ref count.Value) : 0;
+
     /// <summary>Starts adapter <paramref name="adapterName"/>'s evidence afresh: a verdict passed, and the next speaks for the passes after it.</summary>
     internal void ResetEvidence(string adapterName)
     {
         if (appliedBy.TryGetValue(adapterName, out var applied)) Interlocked.Exchange(ref applied.Value, 0);
         if (bypassedWhile.TryGetValue(adapterName, out var bypassed)) Interlocked.Exchange(ref bypassed.Value, 0);
+        if (learnedBy.TryGetValue(adapterName, out var learned)) Interlocked.Exchange(ref learned.Value, 0);
     }
 
     /// <summary>The active adapter's layer, or null.</summary>
@@ -173,6 +180,7 @@ public sealed class AdapterSite
         adapters.Add(adapterName, layer);
         Count(appliedBy, adapterName);
         Count(bypassedWhile, adapterName);
+        Count(learnedBy, adapterName);
         RefreshActive();
         layer.train(BaseLayer.training);
         foreach (var (kind, module) in layer.named_children())
@@ -195,6 +203,7 @@ public sealed class AdapterSite
         // Every per-name record ends here: an adapter added later under the same name starts with none.
         appliedBy.Remove(adapterName);
         bypassedWhile.Remove(adapterName);
+        learnedBy.Remove(adapterName);
         if (ActiveAdapter == adapterName) ActiveAdapter = null;
         else RefreshActive();
         foreach (var (kind, _) in layer.named_children())
@@ -230,7 +239,9 @@ public sealed class AdapterSite
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
         var shape = input.shape;    // one read: each allocates an array
         shape[^1] = BaseLayer.out_features;
-        var output = (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view(shape);
+        var updated = perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows);
+        if (perSample is null) TapGradient(updated);
+        var output = updated.view(shape);
         return Marked(output).MoveToOuterDisposeScope();
     }
 
@@ -247,7 +258,7 @@ public sealed class AdapterSite
             // Otherwise reshape copies, and the sum is returned in the output's place.
             var rows = output.reshape(-1, BaseLayer.out_features);
             if (perSample is not null) perSample.Apply(this, input, rows);
-            else layer!.AddUpdate(input, rows);
+            else TapGradient(layer!.AddUpdate(input, rows));
             if (!output.is_contiguous()) output = rows.view(output.shape).MoveToOuterDisposeScope();
         }
         return Marked(output);
@@ -288,6 +299,14 @@ public sealed class AdapterSite
         activeLayer = activeAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
         activeApplied = activeLayer is null ? null : Count(appliedBy, activeAdapter!);
         activeBypassed = activeLayer is null ? null : Count(bypassedWhile, activeAdapter!);
+        activeLearned = activeLayer is null ? null : Count(learnedBy, activeAdapter!);
+    }
+
+    // In a pass that records gradients for the update, a zero added to the output whose backward counts:
+    // evidence that the loss reaches this adapter (not the probe's pass, whose run is its own).
+    private void TapGradient(Tensor rows)
+    {
+        if (ProbeMarker is null && activeLearned is { } learned && rows.requires_grad && is_grad_enabled()) GradientTap.AddTo(rows, learned);
     }
 
     private Tensor Marked(Tensor output) => ProbeMarker is { } marker ? output + marker : output;
