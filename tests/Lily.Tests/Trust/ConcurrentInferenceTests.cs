@@ -13,10 +13,9 @@ public sealed class ConcurrentInferenceTests
 {
     private const int Threads = 4, PassesPerThread = 1500;
 
-    public static TheoryData<string, AdapterAttachment> Cases() => MethodsAndModes();
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void Concurrent_forwards_count_every_pass_and_give_a_true_verdict(string method, AdapterAttachment mode)
     {
         manual_seed(31);

@@ -10,10 +10,9 @@ namespace Lily.Tests.Trust;
 /// </summary>
 public sealed class DisableScopeTests
 {
-    public static TheoryData<string, AdapterAttachment> Cases() => BypassZoo.MethodsAndModes();
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void Scopes_disposed_out_of_order_restore_the_adapters_when_the_last_one_closes(string method, AdapterAttachment mode)
     {
         using var scope = NewDisposeScope();
@@ -29,7 +28,7 @@ public sealed class DisableScopeTests
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void An_adapter_added_inside_a_scope_is_off_inside_it_and_on_after_it(string method, AdapterAttachment mode)
     {
         using var scope = NewDisposeScope();
@@ -48,7 +47,7 @@ public sealed class DisableScopeTests
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void Merged_adapters_give_the_base_output_inside_a_scope(string method, AdapterAttachment mode)
     {
         if (method == "lily") return;    // Lily cannot merge

@@ -15,53 +15,38 @@ public sealed class ParticipationEvidenceTests
 {
     private const string Refusal = "*blocks.0.fc (*): its adapter never took part*";
 
-    public static TheoryData<string, AdapterAttachment> Cases() => MethodsAndModes();
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void A_layer_bypassed_after_a_passed_verdict_is_reported_at_the_next(string method, AdapterAttachment mode)
     {
         var (model, block, peft, x) = Setup(method, mode);
         Backward(() => model.call(x));
         SaveWrites(peft).Should().BeTrue("the adapter took part in that pass");
-        block.Usage = Usage.Skipped;
-        // The other route's passes (no adapted layer runs in them, so there is nothing to backward through).
-        using (no_grad())
-        {
-            model.call(x);
-            model.call(x);
-        }
-        var save = () => SaveWrites(peft);
-        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
+        TakeTheOtherRouteThenSaveRefuses(model, block, peft, x);
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void A_probe_says_nothing_about_the_training_passes_after_it(string method, AdapterAttachment mode)
     {
         var (model, block, peft, x) = Setup(method, mode);
         peft.VerifyAdaptersApplied(() => model.call(x)).Applied.Should().ContainSingle();
-        block.Usage = Usage.Skipped;
-        using (no_grad()) model.call(x);
-        var save = () => SaveWrites(peft);
-        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
+        TakeTheOtherRouteThenSaveRefuses(model, block, peft, x);
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void A_merge_is_no_evidence_for_the_passes_after_it(string method, AdapterAttachment mode)
     {
         if (method == "lily") return;    // Lily cannot merge
         var (model, block, peft, x) = Setup(method, mode);
         peft.Merge();
-        block.Usage = Usage.Skipped;
-        using (no_grad()) model.call(x);
-        var save = () => SaveWrites(peft);
-        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
+        TakeTheOtherRouteThenSaveRefuses(model, block, peft, x);
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void A_penalty_on_the_adapter_parameters_is_no_evidence(string method, AdapterAttachment mode)
     {
         var (model, block, peft, x) = Setup(method, mode);
@@ -73,8 +58,7 @@ public sealed class ParticipationEvidenceTests
             (model.call(x).square().mean() + 1e-4 * l2).backward();
         }
         peft.TrainableParameters().All(p => p.grad is not null).Should().BeTrue();
-        var save = () => SaveWrites(peft);
-        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
+        SaveRefuses(peft);
     }
 
     [Theory]
@@ -88,12 +72,11 @@ public sealed class ParticipationEvidenceTests
         var peft = PeftModel.Create(model, new CLoraConfig { TargetModules = ["fc"], R = 2, NumBases = 2, SadeWeight = 0.1 }, attachment: mode);
         GiveUpdates(peft);
         using (var scope = NewDisposeScope()) (model.call(x).square().mean() + peft.AuxiliaryLoss()).backward();
-        var save = () => SaveWrites(peft);
-        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
+        SaveRefuses(peft);
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void An_adapter_added_under_a_deleted_ones_name_inherits_nothing(string method, AdapterAttachment mode)
     {
         var (model, _, peft, x) = Setup(method, mode);
@@ -105,6 +88,25 @@ public sealed class ParticipationEvidenceTests
         peft.AddAdapter("b", Config(method, "fc"));
         // The new 'b' has never been active, so no pass speaks against it.
         SaveWrites(peft).Should().BeTrue();
+    }
+
+    // The model switches to the route that skips blocks.0.fc and runs on it (no adapted layer runs there, so there
+    // is nothing to backward through); Save must then refuse.
+    private static void TakeTheOtherRouteThenSaveRefuses(BypassModel model, UsageBlock block, PeftModel<BypassModel> peft, Tensor x)
+    {
+        block.Usage = Usage.Skipped;
+        using (no_grad())
+        {
+            model.call(x);
+            model.call(x);
+        }
+        SaveRefuses(peft);
+    }
+
+    private static void SaveRefuses(PeftModel<BypassModel> peft)
+    {
+        var save = () => SaveWrites(peft);
+        save.Should().Throw<InvalidOperationException>().WithMessage(Refusal);
     }
 
     private static (BypassModel Model, UsageBlock Block, PeftModel<BypassModel> Peft, Tensor X) Setup(string method, AdapterAttachment mode)

@@ -1,3 +1,4 @@
+using Lily.Tests.Injection;
 using Lily.Tests.Support.Trust;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
@@ -11,10 +12,9 @@ namespace Lily.Tests.Trust;
 /// </summary>
 public sealed class SharedWeightTests
 {
-    public static TheoryData<string, AdapterAttachment> Cases() => MethodsAndModes();
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void The_probe_does_not_call_a_layer_bypassed_through_its_twins_weight(string method, AdapterAttachment mode)
     {
         manual_seed(41);
@@ -31,7 +31,7 @@ public sealed class SharedWeightTests
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void Merging_into_a_tied_weight_refuses_and_changes_nothing(string method, AdapterAttachment mode)
     {
         if (method == "lily") return;    // Lily cannot merge at all
@@ -49,7 +49,7 @@ public sealed class SharedWeightTests
     }
 
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BypassZoo.MethodsAndModes), MemberType = typeof(BypassZoo))]
     public void Merging_two_adapted_layers_that_share_a_weight_refuses(string method, AdapterAttachment mode)
     {
         if (method == "lily") return;
