@@ -16,8 +16,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-// Any TorchSharp model works, as long as the Linear layers to adapt sit in fields typed
-// Module<Tensor, Tensor> (or in ModuleList / Sequential / ModuleDict), so an adapter can take their place.
+// Any TorchSharp model works, whether its Linear layers sit in fields typed Linear (an adapter attaches by a
+// forward hook) or Module<Tensor, Tensor>, ModuleList, Sequential, ModuleDict (a wrapper takes their place): docs/attaching.md.
 Sequential MakeModel()
 {
     manual_seed(0);   // the same base weights every time, standing in for a pretrained checkpoint
