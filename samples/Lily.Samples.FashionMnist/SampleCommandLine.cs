@@ -25,7 +25,7 @@ internal sealed class SampleCommandLine
     public Option<int?> TestSamples { get; } = new Option<int?>("--test-samples") { Description = "Test images per split (default: all, 5,000)" };
     public Option<bool> SweepFlag { get; } = new Option<bool>("--sweep") { Description = "Budget sweep instead: LoRA at each rank vs DoRA, Lily and CLoRA (with and without SADE) at the matched budget, Pareto, effective-rank and routing plots" };
     public Option<string[]> SweepVariants { get; } = new Option<string[]>("--sweep-variant") { Description = "Sweep variants: all-targets, attention-only, deep-all-targets (12 blocks) (default all; --quick runs the first)", DefaultValueFactory = _ => ["all-targets", "attention-only", "deep-all-targets"], AllowMultipleArgumentsPerToken = true };
-    public Option<int> CloraBases { get; } = new Option<int>("--clora-bases") { Description = "Sweep: CLoRA's number of shared base pairs p", DefaultValueFactory = _ => 4 };
+    public Option<int> CLoraBases { get; } = new Option<int>("--clora-bases") { Description = "Sweep: CLoRA's number of shared base pairs p", DefaultValueFactory = _ => 4 };
     public Option<double> SadeWeight { get; } = new Option<double>("--sade-weight") { Description = "Sweep: CLoRA's SADE weight for the clora-sade runs (0: none)", DefaultValueFactory = _ => 0.1 };
     public static readonly string[] SweepMethodNames = ["lora", "dora", "lily", "clora", "clora-sade"];
     public Option<string[]> SweepMethods { get; } = new Option<string[]>("--sweep-methods") { Description = "Sweep: methods to run at each budget, among lora, dora, lily, clora, clora-sade (lora always: every row is compared with it)", DefaultValueFactory = _ => SweepMethodNames, AllowMultipleArgumentsPerToken = true };

@@ -1,10 +1,11 @@
-#:package Lily.TorchSharp@0.1.0
+#:package Lily.TorchSharp@*-*
 #:package TorchSharp-cpu@0.107.0
 #:package ScottPlot@5.1.59
 #:property PublishAot=false
 // Lily for .NET, a walkthrough: build a model, inject Lily, look at what is trained, train a few
 // steps, look inside the trained layers, save the adapter, and load it into a fresh copy of the model.
-// Run: dotnet run samples/Walkthrough/walkthrough.cs   (after: dotnet pack src/Lily -c Release -o artifacts/packages)
+// Run: bash build/pack.sh, then dotnet run --no-cache samples/Walkthrough/walkthrough.cs (the newest local build,
+// from the feed named in NuGet.config here; --no-cache: rebuild, so a newer feed is not skipped as up to date).
 // The notebook walkthrough.ipynb holds the same cells; a test keeps the two identical. Where the
 // notebook shows a table or a plot inline, this app prints the table and saves the plot as a PNG.
 

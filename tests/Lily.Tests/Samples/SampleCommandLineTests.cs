@@ -17,7 +17,7 @@ public class SampleCommandLineTests
     public void Quick_sets_the_smoke_test_defaults()
     {
         var (run, sweep) = Parse("--quick");
-        run.Should().Be(new SampleOptions().Quick());
+        run.Should().BeEquivalentTo(new SampleOptions().Quick());
         sweep.LoraRanks.Should().Equal(new SweepOptions().Quick().LoraRanks);
         sweep.Variants.Should().Equal(new SweepOptions().Quick().Variants);
     }

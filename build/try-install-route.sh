@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The README's install route, end to end, as a newcomer follows it: build the local feed (build/pack.sh), make a new
+# console app outside the repository, add Lily.TorchSharp and TorchSharp-cpu, build it and run it. The Lily packages
+# come into an empty NuGet cache: the app restores into a global-packages folder of its own, which falls back to the
+# machine's cache for everything else (so TorchSharp's libtorch, 2 GB, is not copied again). Fails if any step fails,
+# if the Lily package was not taken from the new feed, or if the app does not print its adapter summary.
+# Usage: bash build/try-install-route.sh     (from anywhere; leaves the feed in artifacts/packages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "-- bash build/pack.sh"
+version=$(bash build/pack.sh | tail -n 1)
+feed=$repo/artifacts/packages
+
+machine_cache=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
+export NUGET_PACKAGES=$work/nuget-packages          # empty: no Lily package of any version in it
+export RestoreFallbackFolders=$machine_cache        # read by restore as an MSBuild property
+
+mkdir "$work/app" && cd "$work/app"
+echo "-- the README's commands, in a new app ($work/app)"
+dotnet new console --framework net10.0 >/dev/null
+dotnet new nugetconfig >/dev/null
+dotnet nuget add source "$feed" --name lily-local --configfile nuget.config
+dotnet add package Lily.TorchSharp --prerelease
+dotnet add package TorchSharp-cpu --version 0.107.0
+cat > Program.cs <<'CS'
+using Lily;
+using TorchSharp;
+using static TorchSharp.torch;
+
+var model = nn.Sequential(("fc1", nn.Linear(8, 16)), ("act", nn.ReLU()), ("head", nn.Linear(16, 2)));
+var peft = PeftModel.Create(model, new LoraConfig { TargetModules = ["fc1"], R = 2, ModulesToSave = ["head"] });
+Console.WriteLine(peft.GetParameterSummary());
+using var y = model.call(randn(4, 8));
+Console.WriteLine($"output shape [{string.Join(", ", y.shape)}]");
+CS
+dotnet build -c Release -nologo -v quiet
+output=$(dotnet run -c Release --no-build)
+echo "$output"
+
+# The package came from the feed just built, into the empty cache, at the version just built.
+grep -q "Include=\"Lily.TorchSharp\" Version=\"$version\"" app.csproj || { echo "app.csproj does not reference Lily.TorchSharp $version"; exit 1; }
+test -d "$NUGET_PACKAGES/lily.torchsharp/$version" || { echo "Lily.TorchSharp $version was not restored into the empty cache"; exit 1; }
+grep -q "trainable params" <<<"$output" && grep -q "output shape \[4, 2\]" <<<"$output" || { echo "the app did not run as expected"; exit 1; }
+echo "install route: Lily.TorchSharp $version from $feed into an empty cache, app built and run"
