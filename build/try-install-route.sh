@@ -1,23 +1,20 @@
 #!/usr/bin/env bash
 # The README's install route, end to end, as a newcomer follows it: build the local feed (build/pack.sh), make a new
 # console app outside the repository, add Lily.TorchSharp and TorchSharp-cpu, build it and run it. The Lily packages
-# come into an empty NuGet cache: the app restores into a global-packages folder of its own, which falls back to the
-# machine's cache for everything else (so TorchSharp's libtorch, 2 GB, is not copied again). Fails if any step fails,
+# come into an empty NuGet cache (build/empty-lily-cache.sh). Fails if any step fails,
 # if the Lily package was not taken from the new feed, or if the app does not print its adapter summary.
 # Usage: bash build/try-install-route.sh     (from anywhere; leaves the feed in artifacts/packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 echo "-- bash build/pack.sh"
 version=$(bash build/pack.sh | tail -n 1)
 feed=$repo/artifacts/packages
 
-machine_cache=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
-export NUGET_PACKAGES=$work/nuget-packages          # empty: no Lily package of any version in it
-export RestoreFallbackFolders=$machine_cache        # read by restore as an MSBuild property
+source build/empty-lily-cache.sh
+work=$lily_cache_root
+trap 'rm -rf "$work"' EXIT
 
 mkdir "$work/app" && cd "$work/app"
 echo "-- the README's commands, in a new app ($work/app)"
