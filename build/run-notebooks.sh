@@ -8,10 +8,10 @@
 # Usage: bash build/run-notebooks.sh   (from the repository root)
 set -euo pipefail
 repl_version=0.3.259
-source build/empty-lily-cache.sh
-tools=$lily_cache_root/tools
-trap 'rm -rf "$lily_cache_root"' EXIT
+tools=$(mktemp -d)
 dotnet tool install dotnet-repl --version "$repl_version" --tool-path "$tools" >/dev/null
+source build/empty-lily-cache.sh
+trap 'rm -rf "$tools" "$lily_cache_root"' EXIT
 out=$PWD/artifacts/notebooks
 rm -rf "$out" && mkdir -p "$out"
 status=0
@@ -29,4 +29,8 @@ for notebook in samples/*/*.ipynb; do
   dotnet run build/NotebookOutcome.cs -- "$notebook" "$out/$name.ipynb" "$out/$name.trx" || status=1
   [ "$repl" -eq 0 ] || status=1
 done
+# The notebooks restored Lily.TorchSharp into the empty cache, so from the local feed, not from an older build.
+if ! ls -d "$NUGET_PACKAGES"/lily.torchsharp/*-local.* >/dev/null 2>&1; then
+  echo "the notebooks did not restore Lily.TorchSharp from the local feed into the empty cache"; status=1
+fi
 exit $status
