@@ -26,8 +26,8 @@ In an app's folder:
   dotnet add package Lily.TorchSharp --prerelease
   dotnet add package TorchSharp-cpu --version 0.107.0   # or TorchSharp-cuda-linux; the TorchSharp Lily is built on
 
-In a .NET Interactive notebook, the first cell:
-  #i "nuget: $feed"
+In a .NET Interactive notebook, a cell that points the kernel's restore at the feed, then the references:
+  Environment.SetEnvironmentVariable("RestoreAdditionalProjectSources", "$feed");
   #r "nuget: Lily.TorchSharp, *-*"
   #r "nuget: TorchSharp-cpu, 0.107.0"
 
