@@ -22,7 +22,6 @@ dotnet new console --framework net10.0 >/dev/null
 dotnet new nugetconfig >/dev/null
 dotnet nuget add source "$feed" --name lily-local --configfile nuget.config
 dotnet add package Lily.TorchSharp --prerelease
-dotnet add package TorchSharp-cpu --version 0.107.0
 cat > Program.cs <<'CS'
 using Lily;
 using TorchSharp;
@@ -34,6 +33,11 @@ Console.WriteLine(peft.GetParameterSummary());
 using var y = model.call(randn(4, 8));
 Console.WriteLine($"output shape [{string.Join(", ", y.shape)}]");
 CS
+# A newcomer who forgets the backend package is told, at build time, which one to add (not a DllNotFoundException at run time).
+if missing=$(dotnet build -c Release -nologo 2>&1); then echo "the build without a backend package succeeded"; exit 1; fi
+grep -q "LILY0001.*dotnet add package TorchSharp-cpu --version 0.107.0" <<<"$missing" || { echo "$missing"; echo "no LILY0001 error naming the fix"; exit 1; }
+echo "without the backend package: LILY0001 names the fix"
+dotnet add package TorchSharp-cpu --version 0.107.0
 dotnet build -c Release -nologo -v quiet
 output=$(dotnet run -c Release --no-build)
 echo "$output"
