@@ -13,6 +13,9 @@ public sealed class MpiException : Exception
     {
     }
 
+    /// <summary>Thrown by <see cref="MpiWorld.Initialize"/>: the process was not started as it must be, so it never joined a job.</summary>
+    internal bool RefusedLaunch { get; set; }
+
     /// <summary>Creates the exception with no message.</summary>
     public MpiException()
     {

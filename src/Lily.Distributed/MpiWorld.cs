@@ -10,19 +10,26 @@ namespace Lily.Distributed;
 /// the data-parallel code needs. Create one per process at the start of <c>Main</c> with
 /// <c>using var world = MpiWorld.Initialize();</c>: that initialises MPI, checks the world against the
 /// launcher, and makes an unhandled exception on any thread print itself and abort the whole job
-/// (<c>MPI_Abort</c>) instead of leaving the other ranks waiting forever; disposing finalises MPI.
+/// (<c>MPI_Abort</c>) instead of leaving the other ranks waiting forever; disposing waits (up to
+/// <see cref="EndGrace"/>) for every rank to end too, then finalises MPI. A refused launch that the program
+/// does not catch ends the process with <see cref="RefusedLaunchExitCode"/> and the reason, without a stack trace.
 /// </summary>
 public sealed unsafe class MpiWorld : IDisposable
 {
     private static readonly object Gate = new();
     private static bool created;
 
+    private static bool refusalHandlerInstalled;
+
     private readonly MpiLibrary mpi;
+    // A copy of the world for the end-of-job barrier: it must not match a collective the other ranks are in.
+    private readonly int endComm;
     private bool disposed;
 
-    private MpiWorld(MpiLibrary mpi, int rank, int size, LauncherEnvironment launcher)
+    private MpiWorld(MpiLibrary mpi, int rank, int size, LauncherEnvironment launcher, int endComm)
     {
         this.mpi = mpi;
+        this.endComm = endComm;
         Rank = rank;
         Size = size;
         Launcher = launcher;
@@ -36,6 +43,17 @@ public sealed unsafe class MpiWorld : IDisposable
 
     /// <summary>True on rank 0, the rank that writes files and prints reports.</summary>
     public bool IsRoot => Rank == 0;
+
+    /// <summary>The exit code of a process whose launch <see cref="Initialize"/> refused, when the program does not catch the refusal.</summary>
+    public const int RefusedLaunchExitCode = 2;
+
+    /// <summary>
+    /// How long <see cref="Dispose"/> waits for the other ranks to end too (5 minutes by default). A rank that ends
+    /// while others are still in a collective (it returned from <c>Main</c> early) would leave them waiting
+    /// forever: after this long the job is aborted with a message naming the rank. Make it longer when ranks
+    /// legitimately end far apart (rank 0 writing a long report after training).
+    /// </summary>
+    public TimeSpan EndGrace { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>What the launcher's environment variables said.</summary>
     public LauncherEnvironment Launcher { get; }
@@ -56,6 +74,35 @@ public sealed unsafe class MpiWorld : IDisposable
     /// <exception cref="MpiException">No MPICH-family library, MPI already initialised in this process, or the launch is wrong.</exception>
     public static MpiWorld Initialize(bool allowWithoutLauncher = false)
     {
+        lock (Gate)
+        {
+            if (!refusalHandlerInstalled) AppDomain.CurrentDomain.UnhandledException += ExitOnRefusedLaunch;
+            refusalHandlerInstalled = true;
+        }
+        try
+        {
+            return InitializeCore(allowWithoutLauncher);
+        }
+        catch (MpiException e)
+        {
+            e.RefusedLaunch = true;
+            throw;
+        }
+    }
+
+    // A refusal nobody caught (the documented `using var world = MpiWorld.Initialize();`): the reason and a clean
+    // exit code, not the runtime's crash with a stack trace (exit 134).
+    private static void ExitOnRefusedLaunch(object? sender, UnhandledExceptionEventArgs e)
+    {
+        if (e.ExceptionObject is not MpiException { RefusedLaunch: true } refusal) return;
+        Console.Out.Flush();
+        Console.Error.WriteLine($"Refused to start: {refusal.Message}");
+        Console.Error.Flush();
+        Environment.Exit(RefusedLaunchExitCode);
+    }
+
+    private static MpiWorld InitializeCore(bool allowWithoutLauncher)
+    {
         var launcher = LauncherEnvironment.Current();
         if (!launcher.FromLauncher && !allowWithoutLauncher)
         {
@@ -72,13 +119,15 @@ public sealed unsafe class MpiWorld : IDisposable
             if (mpi.IsInitialized()) throw new MpiException("MPI was already initialised in this process by other code.");
             mpi.InitThread(MpichAbi.ThreadSerialized);
             created = true;
-            var world = new MpiWorld(mpi, mpi.Rank(MpichAbi.CommWorld), mpi.Size(MpichAbi.CommWorld), launcher);
-            if (launcher.Mismatch(world.Size, world.Rank) is { } mismatch)
+            int rank = mpi.Rank(MpichAbi.CommWorld), size = mpi.Size(MpichAbi.CommWorld);
+            if (launcher.Mismatch(size, rank) is { } mismatch)
             {
                 // Every copy is a world of its own here, so finalising alone does not wait for anybody.
                 mpi.FinalizeMpi();
                 throw new MpiException(mismatch);
             }
+
+            var world = new MpiWorld(mpi, rank, size, launcher, mpi.Duplicate(MpichAbi.CommWorld));
 
             AppDomain.CurrentDomain.UnhandledException += world.AbortOnUnhandledException;
             return world;
@@ -147,13 +196,26 @@ public sealed unsafe class MpiWorld : IDisposable
         throw new UnreachableException();
     }
 
-    /// <summary>Finalises MPI (<c>MPI_Finalize</c>). Every rank must get here; a rank that fails aborts the job instead.</summary>
+    /// <summary>
+    /// Waits up to <see cref="EndGrace"/> for every rank to get here too, then finalises MPI (<c>MPI_Finalize</c>).
+    /// If the others do not come (this rank returned from <c>Main</c> while they wait in a collective for it), the job
+    /// is aborted with a message naming this rank, instead of hanging until the launcher's timeout.
+    /// </summary>
     public void Dispose()
     {
         if (disposed) return;
         disposed = true;
         AppDomain.CurrentDomain.UnhandledException -= AbortOnUnhandledException;
-        if (!mpi.IsFinalized()) mpi.FinalizeMpi();
+        if (mpi.IsFinalized()) return;
+        if (!mpi.BarrierWithin(endComm, EndGrace))
+        {
+            Abort(1,
+                $"rank {Rank} ended (its MpiWorld was disposed: Main returned, or the using block ended) while other ranks had not ended " +
+                $"{EndGrace.TotalSeconds:F0} s later; they are likely waiting in a collective for rank {Rank} and would wait forever. Every " +
+                "rank must run the same collectives to the end; a rank that cannot go on must call world.Abort(code, reason).");
+        }
+
+        mpi.FinalizeMpi();
     }
 
     private void AllReduce<T>(Span<T> values, int datatype, ReduceOperation operation) where T : unmanaged

@@ -116,8 +116,8 @@ public sealed partial class PeftModel<TModel>
         try
         {
             var (missing, unexpected) = WithModulesShown(adapterName, () => AdapterStateDict.Load(StateDictEntries(adapterName), file, strict));
-            if (missing.Count > 0) logger.LogWarning("Keys missing from {File}, left as initialised: {Keys}", file.SourceName, string.Join(", ", missing));
-            if (unexpected.Count > 0) logger.LogWarning("Keys in {File} that the model does not have, ignored: {Keys}", file.SourceName, string.Join(", ", unexpected));
+            if (missing.Count > 0) Warn(adapterName, $"Keys missing from {file.SourceName}, left as initialised: {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) Warn(adapterName, $"Keys in {file.SourceName} that the model does not have, ignored: {string.Join(", ", unexpected)}");
         }
         catch
         {
@@ -135,11 +135,10 @@ public sealed partial class PeftModel<TModel>
         if (config.WithoutSharing() is not { } unshared) return null;
         var entries = AdapterStateDict.Entries(plan.Layers.Select(l => (l.Target.Path, l.Layer)), []);
         if (AdapterStateDict.FirstDifferingCopies(entries, file) is not var (first, other, difference)) return null;
-        logger.LogWarning(
-            "Adapter '{Adapter}' from {File} shares nothing: '{First}' and '{Other}', which {Method} shares, differ (largest difference {Difference:G4}). "
+        Warn(adapterName,
+            $"from {file.SourceName} shares nothing: '{first}' and '{other}', which {config.PeftType} shares, differ (largest difference {difference:G4}). "
             + "PEFT writes such a file for an adapter added after the first (add_adapter / load_adapter skip the cross-layer sharing). "
-            + "Loaded as written: every layer keeps its own tensors, so outputs match PEFT's for this adapter.",
-            adapterName, file.SourceName, first, other, config.PeftType, difference);
+            + "Loaded as written: every layer keeps its own tensors, so outputs match PEFT's for this adapter.");
         return unshared;
     }
 

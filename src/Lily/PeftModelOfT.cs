@@ -25,6 +25,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     private readonly ILogger logger;
     private ForwardPassWatcher? watcher;
     private bool unloaded;
+    private int openDisableScopes;
+    private readonly List<string> warnings = new();
+    private bool probing;
 
     internal PeftModel(TModel model, ILoggerFactory? loggerFactory)
     {
@@ -108,6 +111,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 p.requires_grad = false;
             }
         }
+        // Read before the sites attach: a wrapper or hook registers nothing of the base weight, but reading first keeps it simple.
+        var holders = WeightHolders.Of(Model);
+        var before = sites.ToHashSet();
         try
         {
             Injector.Apply(plan, adapterName, sites, modulesToSave);
@@ -120,10 +126,17 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
             throw;
         }
         configs.Add(adapterName, plan.Config);
+        foreach (var site in sites.Where(s => !before.Contains(s)))
+        {
+            site.WeightSharedWith = holders.OthersThan(site.BaseLayer.weight!, site.BaseLayer);
+            // An earlier site's holders were read before this layer shared its weight.
+            foreach (var other in before.Where(o => ReferenceEquals(o.BaseLayer.weight, site.BaseLayer.weight)))
+                other.WeightSharedWith = [.. other.WeightSharedWith, site.Path + ".weight"];
+        }
 
         logger.LogInformation("Adapter '{Adapter}': {Method} on {Count} layers: {Paths}", adapterName, config.PeftType, plan.Layers.Count,
             string.Join(", ", plan.Layers.Select(l => $"{l.Target.Path} ({l.Attachment})")));
-        foreach (var warning in plan.Warnings) logger.LogWarning("Adapter '{Adapter}': {Warning}", adapterName, warning);
+        foreach (var warning in plan.Warnings) Warn(adapterName, warning);
         plan.Builder.LogSummary(logger);
         if (plan.ModulesToSave.Count > 0)
             logger.LogInformation("Adapter '{Adapter}' trains in full and saves: {Paths}", adapterName, string.Join(", ", plan.ModulesToSave.Select(m => m.Path)));
@@ -132,7 +145,9 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         logger.LogInformation("{Summary}", GetParameterSummary());
         // Passes inside DisableAdapters() prove nothing about the adapters, and in a mixed-adapter batch the
         // active adapter may not run at all, so neither is counted for it.
-        watcher ??= ForwardPassWatcher.Install(Model, () => sites, () => sites.Any(s => s.Disabled || s.PerSample is not null) ? null : ActiveAdapter, logger);
+        // Nor is the probe's pass: its report speaks for it.
+        watcher ??= ForwardPassWatcher.Install(Model, () => sites,
+            () => probing || AdaptersDisabled || sites.Any(s => s.PerSample is not null) ? null : ActiveAdapter, Warn);
     }
 
     /// <summary>
@@ -149,6 +164,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         foreach (var site in sites)
         {
             site.ActiveAdapter = site.Adapters.ContainsKey(adapterName) ? adapterName : null;
+            site.Disabled = AdaptersDisabled;
             foreach (var (name, layer) in site.Adapters)
             {
                 bool trainable = name == adapterName && !configs[name].InferenceMode;
@@ -157,7 +173,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         }
         foreach (var m in modulesToSave)
         {
-            m.Show(adapterName);
+            m.Show(AdaptersDisabled ? null : adapterName);
             bool trainable = m.Owners.Contains(adapterName) && !configs[adapterName].InferenceMode;
             foreach (var p in m.Module.parameters()) p.requires_grad = trainable;
         }
@@ -171,6 +187,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     {
         ThrowIfUnloaded();
         if (!configs.Remove(adapterName)) throw new ArgumentException($"No adapter named '{adapterName}'.", nameof(adapterName));
+        watcher?.Forget(adapterName);
         foreach (var site in sites.ToList())
         {
             site.Remove(adapterName);
@@ -215,27 +232,50 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
     /// <summary>
     /// Turns every adapter off until the returned scope is disposed: inside it, the model computes
-    /// exactly what the base model computes (modules to save run their original values). Scopes nest.
+    /// exactly what the base model computes (modules to save run their original values). The scope is
+    /// model-wide: it covers every adapter and every layer, including adapters added or switched to
+    /// inside it. Scopes nest and may be disposed in any order: adapters run again when the last open
+    /// scope is disposed. Merged adapters are unmerged first, as PEFT does on a disabled forward (the base
+    /// output needs the base weights back); they stay unmerged after the scope.
     /// </summary>
     public IDisposable DisableAdapters()
     {
         ThrowIfUnloaded();
-        var previous = sites.Select(s => s.Disabled).ToArray();
-        var shown = modulesToSave.Select(m => m.Live).ToArray();
-        foreach (var s in sites) s.Disabled = true;
-        foreach (var m in modulesToSave) m.Show(null);
+        Unmerge();
+        openDisableScopes++;
+        ShowDisabledState();
         return new Restore(() =>
         {
-            for (int i = 0; i < previous.Length && i < sites.Count; i++) sites[i].Disabled = previous[i];
-            for (int i = 0; i < shown.Length && i < modulesToSave.Count; i++) modulesToSave[i].Show(shown[i]);
+            openDisableScopes--;
+            if (!unloaded) ShowDisabledState();
         });
     }
 
+    // True while a DisableAdapters() scope is open.
+    private bool AdaptersDisabled => openDisableScopes > 0;
+
+    // Puts every site and module to save in the state the open scopes ask for: a count of scopes, not a
+    // saved list of flags, so scopes disposed out of order and adapters added inside one come out right.
+    private void ShowDisabledState()
+    {
+        foreach (var s in sites) s.Disabled = AdaptersDisabled;
+        foreach (var m in modulesToSave) m.Show(AdaptersDisabled ? null : ActiveAdapter);
+    }
+
     /// <summary>Folds the active adapter into the base weights (LoRA). Forward then costs what the base model costs.</summary>
-    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily); nothing is changed.</exception>
+    /// <exception cref="NotSupportedException">An adapter cannot be merged (Lily), or a layer's weight is shared (tied) with another module; nothing is changed.</exception>
+    /// <exception cref="InvalidOperationException">Inside <see cref="DisableAdapters"/>: the scope promises the base output.</exception>
     public void Merge()
     {
         ThrowIfUnloaded();
+        if (AdaptersDisabled)
+            throw new InvalidOperationException("Adapters are disabled (inside DisableAdapters()): merging now would put an update into the base output the scope promises. Merge after the scope.");
+        if (sites.FirstOrDefault(s => s.ActiveLayer is { Merged: false } && s.WeightSharedWith.Count > 0) is { } tied)
+        {
+            throw new NotSupportedException(
+                $"Cannot merge '{tied.Path}': its weight is also held as {string.Join(", ", tied.WeightSharedWith)} (tied or shared weights), so " +
+                "merging the update into it in place would change that use too. Keep the adapter unmerged, or untie the weights before injection.");
+        }
         var blocker = AdaptedModules.FirstOrDefault(a => !a.Layer.CanMerge);
         if (blocker is not null)
         {
@@ -287,14 +327,20 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     }
 
     /// <summary>
-    /// Throws if a layer of any adapter never took part in the model's output although the model ran
-    /// while that adapter was active, or if a replaced layer's original ran outside its adapter. Took
-    /// part means: its update was applied through the wrapper or hook, a parameter of its own received a
-    /// gradient in a backward pass, it is merged, or <see cref="ProbeAdapters"/> saw it reach the output.
-    /// The model ran means: a forward pass through the root's <c>call()</c>, or any of that evidence for
-    /// another layer, or a module to save received a gradient. Call it after <c>backward()</c> to check
-    /// a training setup; <see cref="Save"/> calls it. A model that has never run is not reported (nothing
-    /// can be told yet); a layer that no data reached (an unused expert) is, with both possible causes.
+    /// Throws if, in the passes since the last call that passed (or since the adapter was added or
+    /// loaded), a layer of any adapter took no part in the model's output although the model ran while
+    /// that adapter was active, or a replaced layer's original ran outside its adapter. Took part means:
+    /// its update was added to the layer's output through the wrapper or hook. A gradient on its
+    /// parameters does not count (a penalty on the parameters gives one without the output), nor does a
+    /// merge, nor <see cref="ProbeAdapters"/> (its report speaks for its own pass). The model ran means: a
+    /// forward pass through the root's <c>call()</c>, or any of that evidence for another layer, or a module
+    /// to save received a gradient. For an adapter being trained, a layer whose update was applied but that
+    /// no backward pass reached, while backward passes reached the adapter's other layers, is reported as
+    /// never learning (computed under <c>no_grad</c>, or detached downstream). When it passes, the evidence starts afresh, so each call speaks for
+    /// the passes since the previous one. Call it after <c>backward()</c> to check a training setup;
+    /// <see cref="Save"/> calls it. A model that has not run since is not reported (nothing can be told); a
+    /// layer that no data reached in those passes (an expert that received no tokens) is, with both
+    /// possible causes.
     /// </summary>
     /// <exception cref="InvalidOperationException">Adapters that do nothing; the message names the layers, the causes and the fixes.</exception>
     public void VerifyAdaptersApplied()
@@ -304,9 +350,16 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
         {
             var evidence = new AdapterParticipation.ModelEvidence(
                 watcher?.PassesWhile(name) ?? 0,
-                name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()));
+                name == ActiveAdapter && ModulesToSaveOf(name).Any(m => m.ReceivedGradient()),
+                !configs[name].InferenceMode);
             if (AdapterParticipation.Describe(name, sites, evidence) is string message) throw new InvalidOperationException(message);
         }
+        foreach (var name in configs.Keys)
+        {
+            watcher?.Reset(name);
+            foreach (var site in sites) site.ResetEvidence(name);
+        }
+        foreach (var m in modulesToSave) m.ResetGradientEvidence();
     }
 
     /// <summary>
@@ -315,8 +368,8 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     /// (<see cref="ProbeOutcome.Applied"/>), whether the layer ran without it
     /// (<see cref="ProbeOutcome.Bypassed"/>), or whether it did not run for this input
     /// (<see cref="ProbeOutcome.NotReached"/>). The output is unchanged and no parameter or gradient is
-    /// touched (autograd is asked which tensors the output depends on); layers found applied count as
-    /// having taken part for <see cref="VerifyAdaptersApplied()"/>. The run function must keep gradient
+    /// touched (autograd is asked which tensors the output depends on). The probe's pass is no evidence for
+    /// <see cref="VerifyAdaptersApplied()"/>: it says nothing about the passes after it. The run function must keep gradient
     /// recording on (the probe turns it on around the call) and return a tensor computed by the model.
     /// </summary>
     /// <param name="run">Runs the model on an input and returns its output, e.g. <c>() =&gt; model.forward(x)</c>.</param>
@@ -325,7 +378,16 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
     {
         ThrowIfUnloaded();
         ArgumentNullException.ThrowIfNull(run);
-        return AdapterProbe.Run(sites, ActiveAdapter ?? throw new InvalidOperationException("No adapter is active."), run);
+        var adapter = ActiveAdapter ?? throw new InvalidOperationException("No adapter is active.");
+        probing = true;
+        try
+        {
+            return AdapterProbe.Run(sites, adapter, run);
+        }
+        finally
+        {
+            probing = false;
+        }
     }
 
     /// <summary>
@@ -350,9 +412,30 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
                 "so the adapter can take its place.");
         }
         if (report.NotReached.Count > 0)
-            logger.LogWarning("Adapter '{Adapter}': the layers {Paths} did not run for the probe's input (a branch not taken, an expert with no tokens?).",
-                report.Adapter, string.Join(", ", report.NotReached.Select(l => l.Path)));
+            Warn(report.Adapter, $"the layers {string.Join(", ", report.NotReached.Select(l => l.Path))} did not run for the probe's input (a branch not taken, an expert with no tokens?).");
         return report;
+    }
+
+    /// <summary>
+    /// Every finding this model has warned about, oldest first, each as <c>Adapter '&lt;name&gt;': &lt;finding&gt;</c>:
+    /// a target entry that matches nothing while others match, a rank above a layer's min(in, out), layers idle in
+    /// the first forward pass, layers the probe's input did not reach, keys a non-strict load skipped. Each is
+    /// also logged as a warning when a logger factory was given; this list is there without one.
+    /// </summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            lock (warnings) return warnings.ToList();
+        }
+    }
+
+    // The one way this model warns: kept in Warnings (visible without a logger) and logged.
+    internal void Warn(string adapterName, string finding)
+    {
+        var line = $"Adapter '{adapterName}': {finding}";
+        lock (warnings) warnings.Add(line);
+        logger.LogWarning("{Warning}", line);
     }
 
     internal IReadOnlyList<AdaptedModule> LayersOf(string adapterName) =>

@@ -22,6 +22,19 @@ public sealed class FailureTests : IDisposable
     }
 
     [MpiFact]
+    public void A_rank_that_returns_from_Main_early_ends_the_job_with_a_message_naming_it()
+    {
+        // Rank 1 returns at step 2; rank 0 goes on into the step's all-reduce and would wait for it forever.
+        var environment = new Dictionary<string, string> { ["LILY_WORKER_RETURN_EARLY_RANK"] = "1", ["LILY_WORKER_END_GRACE_SECONDS"] = "3" };
+        var job = WorkerRun.Parallel(2, environment, "lora", "float32", "1000", "12", Path.Combine(folder, "out"));
+
+        job.ExitCode.Should().NotBe(0);
+        job.Output.Should().Contain("[rank 1 of 2] aborting the MPI job: rank 1 ended");
+        // MPIEXEC_TIMEOUT (120 s) would be the hang.
+        job.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60));
+    }
+
+    [MpiFact]
     public void Ranks_whose_trainable_tensors_differ_are_refused_on_every_rank()
     {
         var environment = new Dictionary<string, string> { ["LILY_WORKER_LAST_RANK_RANK"] = "2" };
@@ -53,8 +66,10 @@ public sealed class FailureTests : IDisposable
     {
         var run = WorkerRun.Alone("parallel", null, "lora", "float32", "2", "12", Path.Combine(folder, "out"));
 
-        run.ExitCode.Should().NotBe(0);
-        run.Output.Should().Contain("not started by an MPI launcher").And.Contain("mpiexec -n");
+        // A clean exit with the reason, not the runtime's crash (exit 134) with a stack trace.
+        run.ExitCode.Should().Be(MpiWorld.RefusedLaunchExitCode, run.Output);
+        run.Output.Should().Contain("Refused to start:").And.Contain("not started by an MPI launcher").And.Contain("mpiexec -n")
+            .And.NotContain("Unhandled exception").And.NotContain("   at ");
         File.Exists(Path.Combine(folder, "out.rank0")).Should().BeFalse("nothing trains");
     }
 

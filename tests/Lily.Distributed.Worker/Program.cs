@@ -25,6 +25,13 @@ const int dim = 16, classes = 5;
 
 torch.set_num_threads(1);
 using var world = parallel ? MpiWorld.Initialize() : null;
+// LILY_WORKER_END_GRACE_SECONDS shortens how long a rank that ends waits for the others (a test of an early return).
+if (world is not null && Environment.GetEnvironmentVariable("LILY_WORKER_END_GRACE_SECONDS") is { Length: > 0 } grace)
+    world.EndGrace = TimeSpan.FromSeconds(double.Parse(grace, CultureInfo.InvariantCulture));
+// LILY_WORKER_RETURN_EARLY_RANK makes that rank return from Main at step 2 while the others go on into the step's all-reduce.
+var returnEarlyRank = Environment.GetEnvironmentVariable("LILY_WORKER_RETURN_EARLY_RANK") is { Length: > 0 } early
+    ? int.Parse(early, CultureInfo.InvariantCulture)
+    : -1;
 var rank = world?.Rank ?? 0;
 var size = world?.Size ?? 1;
 
@@ -62,6 +69,7 @@ for (var step = 0; step < steps; step++)
 {
     using var scope = NewDisposeScope();
     if (step == throwStep && rank == throwRank) throw new InvalidOperationException($"deliberate failure on rank {rank} at step {step}");
+    if (step == 2 && rank == returnEarlyRank) return 4;
     var generator = new Generator((ulong)(1000 + step));
     var x = randn([globalBatch, dim], dtype: dtype, generator: generator);
     var y = randint(0, classes, [globalBatch], generator: generator);

@@ -29,6 +29,9 @@ internal sealed unsafe class MpiLibrary
     private readonly delegate* unmanaged<nint, void*, int, int, int, int, int> allreduce;
     private readonly delegate* unmanaged<void*, int, int, int, int, int> bcast;
     private readonly delegate* unmanaged<int, int> barrier;
+    private readonly delegate* unmanaged<int, int*, int> commDup;
+    private readonly delegate* unmanaged<int, int*, int> ibarrier;
+    private readonly delegate* unmanaged<int*, int*, nint, int> test;
     private readonly delegate* unmanaged<int, int, int> abort;
     private readonly delegate* unmanaged<double> wtime;
     private readonly delegate* unmanaged<byte*, int*, int> getLibraryVersion;
@@ -46,6 +49,9 @@ internal sealed unsafe class MpiLibrary
         allreduce = (delegate* unmanaged<nint, void*, int, int, int, int, int>)Export(handle, "MPI_Allreduce");
         bcast = (delegate* unmanaged<void*, int, int, int, int, int>)Export(handle, "MPI_Bcast");
         barrier = (delegate* unmanaged<int, int>)Export(handle, "MPI_Barrier");
+        commDup = (delegate* unmanaged<int, int*, int>)Export(handle, "MPI_Comm_dup");
+        ibarrier = (delegate* unmanaged<int, int*, int>)Export(handle, "MPI_Ibarrier");
+        test = (delegate* unmanaged<int*, int*, nint, int>)Export(handle, "MPI_Test");
         abort = (delegate* unmanaged<int, int, int>)Export(handle, "MPI_Abort");
         wtime = (delegate* unmanaged<double>)Export(handle, "MPI_Wtime");
         getLibraryVersion = (delegate* unmanaged<byte*, int*, int>)Export(handle, "MPI_Get_library_version");
@@ -139,6 +145,33 @@ internal sealed unsafe class MpiLibrary
         Check(bcast(buffer, count, datatype, root, comm), "MPI_Bcast");
 
     public void Barrier(int comm) => Check(barrier(comm), "MPI_Barrier");
+
+    /// <summary>A new communicator over the same processes (<c>MPI_Comm_dup</c>, collective): its collectives never match another's.</summary>
+    public int Duplicate(int comm)
+    {
+        int copy;
+        Check(commDup(comm, &copy), "MPI_Comm_dup");
+        return copy;
+    }
+
+    /// <summary>
+    /// A barrier on <paramref name="comm"/> that gives up after <paramref name="limit"/> (<c>MPI_Ibarrier</c>, polled with
+    /// <c>MPI_Test</c>); true when every rank got there. Given up, the request stays pending: the caller aborts the job.
+    /// </summary>
+    public bool BarrierWithin(int comm, TimeSpan limit)
+    {
+        int request;
+        Check(ibarrier(comm, &request), "MPI_Ibarrier");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            int done;
+            Check(test(&request, &done, MpichAbi.StatusIgnore), "MPI_Test");
+            if (done != 0) return true;
+            if (clock.Elapsed >= limit) return false;
+            Thread.Sleep(5);
+        }
+    }
 
     public void Abort(int comm, int errorCode) => abort(comm, errorCode);
 

@@ -14,6 +14,9 @@ public static class MpichAbi
     /// <summary><c>MPI_COMM_WORLD</c>.</summary>
     public const int CommWorld = 0x44000000;
 
+    /// <summary><c>MPI_STATUS_IGNORE</c>: MPICH's <c>(MPI_Status *)1</c>.</summary>
+    public const nint StatusIgnore = 1;
+
     /// <summary><c>MPI_COMM_SELF</c>.</summary>
     public const int CommSelf = 0x44000001;
 

@@ -10,7 +10,9 @@ namespace Lily;
 /// A marker reached means the adapter took part; a weight reached without its marker means the layer
 /// ran some other way (bypassed); neither means the layer did not run for this input. The output is
 /// unchanged (the markers are zero), no parameter's gradient is touched (<c>autograd.grad</c>, not
-/// <c>backward</c>), and every flag is restored. It works however the root's forward is called.
+/// <c>backward</c>), and every flag is restored. It works however the root's forward is called. Its pass
+/// is no evidence for <see cref="AdapterParticipation"/>: what it found is in its report, and says nothing
+/// about the passes after it.
 /// </summary>
 internal static class AdapterProbe
 {
@@ -45,12 +47,15 @@ internal static class AdapterProbe
             var grads = autograd.grad([output], inputs, [ones_like(output)], allow_unused: true);
             var reached = grads.Select(g => !g.IsInvalid).ToList();
             var weightReached = weights.Select((w, i) => (w, reached[probed.Count + i])).ToDictionary(p => (object)p.w, p => p.Item2, ReferenceEqualityComparer.Instance);
+            // A weight shared by several layers is reached through any of them: reached through another's
+            // adapter, it says nothing about this layer.
+            var reachedThroughAdapter = new HashSet<object>(probed.Where((_, i) => reached[i]).Select(s => (object)s.BaseLayer.weight!), ReferenceEqualityComparer.Instance);
             var layers = probed.Select((site, i) =>
             {
+                var w = site.BaseLayer.weight!;
                 var outcome = reached[i] ? ProbeOutcome.Applied
-                    : weightReached[site.BaseLayer.weight!] ? (site.ActiveLayer!.Merged ? ProbeOutcome.Applied : ProbeOutcome.Bypassed)
+                    : weightReached[w] && !reachedThroughAdapter.Contains(w) ? (site.ActiveLayer!.Merged ? ProbeOutcome.Applied : ProbeOutcome.Bypassed)
                     : ProbeOutcome.NotReached;
-                if (outcome == ProbeOutcome.Applied) site.Confirm(adapterName);
                 return new ProbedLayer(site.Path, site.Attachment, outcome);
             }).ToList();
             return new AdapterProbeReport(adapterName, layers);

@@ -17,18 +17,24 @@ public sealed class AdapterSite
     private readonly nn.Module parent;
     private readonly string name;
     private readonly nn.Module followerHost;
-    // Evidence that an adapter took part in the layer's output, by adapter name: how often its update
-    // was applied, and whether the inference probe saw its contribution reach the model's output.
-    // The counts are boxed so that a forward pass counts through the active adapter's box, cached below.
+    // Evidence for the next verdict (AdapterParticipation), by adapter name: how often its update was
+    // applied here, and how often the original ran outside it while it was active, since the last verdict
+    // that passed. Boxed so that a forward pass counts through the active adapter's boxes, cached below,
+    // with Interlocked: several threads may run the model at once. An entry ends with its adapter (Remove).
     private readonly Dictionary<string, StrongBox<long>> appliedBy = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> bypassedWhile = new(StringComparer.Ordinal);
-    private readonly HashSet<string> confirmedBy = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StrongBox<long>> bypassedWhile = new(StringComparer.Ordinal);
+    // How often a backward pass reached the layer's output while the adapter's update was in it (GradientTap).
+    private readonly Dictionary<string, StrongBox<long>> learnedBy = new(StringComparer.Ordinal);
     // The active adapter's layer and its count of applications, looked up when the active adapter or the
     // set of adapters changes rather than by name on every forward pass (docs/performance.md, "Where the
     // stack overhead goes").
     private string? activeAdapter;
     private AdapterLinear? activeLayer;
     private StrongBox<long>? activeApplied;
+    private StrongBox<long>? activeBypassed;
+    private StrongBox<long>? activeLearned;
+    private long applications;
+    private long bypasses;
     private TunerLinear? wrapper;
     private IDisposable? hook;
     private IDisposable? bypassWatch;
@@ -78,26 +84,40 @@ public sealed class AdapterSite
     /// A hooked layer whose parent calls <c>forward()</c> directly never counts up (hooks fire only
     /// through <c>call()</c>), nor does a replaced layer whose original is run from somewhere else.
     /// </summary>
-    public long Applications { get; private set; }
+    public long Applications => Interlocked.Read(ref applications);
 
     /// <summary>
     /// How many times the original Linear ran through <c>call()</c> outside its adapter while an adapter
     /// was active: a replaced layer that the model still runs from a list, delegate or record holding
     /// the original. Always 0 for hooked layers, whose hook is on the original itself.
     /// </summary>
-    public long Bypasses { get; private set; }
+    public long Bypasses => Interlocked.Read(ref bypasses);
+
+    /// <summary>
+    /// The other registrations of the base weight (a tied head, another adapted layer sharing the weight),
+    /// read when the site was made; empty when the weight is the layer's alone. Merging refuses while any exist.
+    /// </summary>
+    internal IReadOnlyList<string> WeightSharedWith { get; set; } = [];
 
     /// <summary>Set by the inference probe: a zero marker added to the layer's output, so autograd can tell whether it reaches the model's output.</summary>
     internal Tensor? ProbeMarker { get; set; }
 
-    /// <summary>True when adapter <paramref name="adapterName"/>'s update was applied here at least once, or the probe saw it reach the output.</summary>
-    internal bool Applied(string adapterName) => (appliedBy.TryGetValue(adapterName, out var count) && count.Value > 0) || confirmedBy.Contains(adapterName);
+    /// <summary>True when adapter <paramref name="adapterName"/>'s update was applied here since the last verdict that passed.</summary>
+    internal bool Applied(string adapterName) => appliedBy.TryGetValue(adapterName, out var count) && Interlocked.Read(ref count.Value) > 0;
 
-    /// <summary>How many times the original ran outside its adapter while <paramref name="adapterName"/> was active.</summary>
-    internal long BypassesWhile(string adapterName) => bypassedWhile.GetValueOrDefault(adapterName);
+    /// <summary>How many times, since the last verdict that passed, the original ran outside its adapter while <paramref name="adapterName"/> was active.</summary>
+    internal long BypassesWhile(string adapterName) => bypassedWhile.TryGetValue(adapterName, out var count) ? Interlocked.Read(ref count.Value) : 0;
 
-    /// <summary>Records that the probe saw adapter <paramref name="adapterName"/>'s contribution reach the output.</summary>
-    internal void Confirm(string adapterName) => confirmedBy.Add(adapterName);
+    /// <summary>How many backward passes, since the last verdict that passed, reached the layer's output while adapter <paramref name="adapterName"/>'s update was in it.</summary>
+    internal long LearnedWhile(string adapterName) => learnedBy.TryGetValue(adapterName, out var count) ? Interlocked.Read(ref count.Value) : 0;
+
+    /// <summary>Starts adapter <paramref name="adapterName"/>'s evidence afresh: a verdict passed, and the next speaks for the passes after it.</summary>
+    internal void ResetEvidence(string adapterName)
+    {
+        if (appliedBy.TryGetValue(adapterName, out var applied)) Interlocked.Exchange(ref applied.Value, 0);
+        if (bypassedWhile.TryGetValue(adapterName, out var bypassed)) Interlocked.Exchange(ref bypassed.Value, 0);
+        if (learnedBy.TryGetValue(adapterName, out var learned)) Interlocked.Exchange(ref learned.Value, 0);
+    }
 
     /// <summary>The active adapter's layer, or null.</summary>
     public AdapterLinear? ActiveLayer => activeLayer;
@@ -158,6 +178,9 @@ public sealed class AdapterSite
     internal void Add(string adapterName, AdapterLinear layer)
     {
         adapters.Add(adapterName, layer);
+        Count(appliedBy, adapterName);
+        Count(bypassedWhile, adapterName);
+        Count(learnedBy, adapterName);
         RefreshActive();
         layer.train(BaseLayer.training);
         foreach (var (kind, module) in layer.named_children())
@@ -177,11 +200,12 @@ public sealed class AdapterSite
     internal void Remove(string adapterName)
     {
         if (!adapters.Remove(adapterName, out var layer)) return;
+        // Every per-name record ends here: an adapter added later under the same name starts with none.
         appliedBy.Remove(adapterName);
+        bypassedWhile.Remove(adapterName);
+        learnedBy.Remove(adapterName);
         if (ActiveAdapter == adapterName) ActiveAdapter = null;
         else RefreshActive();
-        bypassedWhile.Remove(adapterName);
-        confirmedBy.Remove(adapterName);
         foreach (var (kind, _) in layer.named_children())
         {
             var dict = kinds[kind];
@@ -215,7 +239,9 @@ public sealed class AdapterSite
         var rows = BaseLayer.forward(input.reshape(-1, BaseLayer.in_features));
         var shape = input.shape;    // one read: each allocates an array
         shape[^1] = BaseLayer.out_features;
-        var output = (perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows)).view(shape);
+        var updated = perSample?.Apply(this, input, rows) ?? layer!.AddUpdate(input, rows);
+        if (perSample is null) TapGradient(updated);
+        var output = updated.view(shape);
         return Marked(output).MoveToOuterDisposeScope();
     }
 
@@ -232,7 +258,7 @@ public sealed class AdapterSite
             // Otherwise reshape copies, and the sum is returned in the output's place.
             var rows = output.reshape(-1, BaseLayer.out_features);
             if (perSample is not null) perSample.Apply(this, input, rows);
-            else layer!.AddUpdate(input, rows);
+            else TapGradient(layer!.AddUpdate(input, rows));
             if (!output.is_contiguous()) output = rows.view(output.shape).MoveToOuterDisposeScope();
         }
         return Marked(output);
@@ -242,21 +268,28 @@ public sealed class AdapterSite
     // or in a mixed batch the per-sample plan (whose named adapters held here are the ones applied).
     private (AdapterLinear? Layer, PerSampleAdapters? PerSample) CountPass()
     {
-        Applications++;
+        Interlocked.Increment(ref applications);
         if (Disabled) return (null, null);
+        // The probe's own pass is no evidence for a verdict: it speaks for itself (its report).
+        bool counting = ProbeMarker is null;
         if (PerSample is { } perSample)
         {
-            foreach (var adapter in perSample.Names.Distinct(StringComparer.Ordinal).Where(adapters.ContainsKey)) AppliedCount(adapter).Value++;
+            if (counting)
+            {
+                foreach (var adapter in perSample.Names.Distinct(StringComparer.Ordinal))
+                    if (appliedBy.TryGetValue(adapter, out var count)) Interlocked.Increment(ref count.Value);
+            }
             return (null, perSample);
         }
-        if (activeLayer is not null) activeApplied!.Value++;
+        if (activeLayer is not null && counting) Interlocked.Increment(ref activeApplied!.Value);
         return (activeLayer, null);
     }
 
-    // The box counting adapter adapterName's applications here, made on first use.
-    private StrongBox<long> AppliedCount(string adapterName)
+    // The box counting for adapter adapterName in `counts`, made on first use: when the adapter is added,
+    // never in a forward pass (a dictionary must not change while other threads read it).
+    private static StrongBox<long> Count(Dictionary<string, StrongBox<long>> counts, string adapterName)
     {
-        if (!appliedBy.TryGetValue(adapterName, out var count)) appliedBy.Add(adapterName, count = new StrongBox<long>());
+        if (!counts.TryGetValue(adapterName, out var count)) counts.Add(adapterName, count = new StrongBox<long>());
         return count;
     }
 
@@ -264,7 +297,16 @@ public sealed class AdapterSite
     private void RefreshActive()
     {
         activeLayer = activeAdapter is { } n && adapters.TryGetValue(n, out var l) ? l : null;
-        activeApplied = activeLayer is null ? null : AppliedCount(activeAdapter!);
+        activeApplied = activeLayer is null ? null : Count(appliedBy, activeAdapter!);
+        activeBypassed = activeLayer is null ? null : Count(bypassedWhile, activeAdapter!);
+        activeLearned = activeLayer is null ? null : Count(learnedBy, activeAdapter!);
+    }
+
+    // In a pass that records gradients for the update, a zero added to the output whose backward counts:
+    // evidence that the loss reaches this adapter (not the probe's pass, whose run is its own).
+    private void TapGradient(Tensor rows)
+    {
+        if (ProbeMarker is null && activeLearned is { } learned && rows.requires_grad && is_grad_enabled()) GradientTap.AddTo(rows, learned);
     }
 
     private Tensor Marked(Tensor output) => ProbeMarker is { } marker ? output + marker : output;
@@ -275,8 +317,8 @@ public sealed class AdapterSite
         // A merged update is in the weights, so the original applies it whoever calls it.
         if (!Disabled && PerSample is null && ActiveLayer is { Merged: false })
         {
-            Bypasses++;
-            bypassedWhile[ActiveAdapter!] = bypassedWhile.GetValueOrDefault(ActiveAdapter!) + 1;
+            Interlocked.Increment(ref bypasses);
+            if (ProbeMarker is null && activeBypassed is { } count) Interlocked.Increment(ref count.Value);
         }
         return output;
     }

@@ -70,10 +70,20 @@ internal static class Injector
                 throw new InvalidOperationException($"{layer.GetType().Name} registers parameter '{own}' on itself; an adapter layer must keep its tensors in child modules (as lora_A, lora_B), which injection attaches to the model.");
             return new PlannedLayer(m.Selected, layer, m.Mode, m.Site, FollowerHost(modules, m.Selected.Node) ?? m.Selected.Node.Parent!);
         }).ToList();
-        var warnings = TargetSelector.UnmatchedEntries(modules, config) is { Count: > 0 } unmatched
-            ? new List<string> { $"Target modules {string.Join(", ", unmatched.Select(e => $"'{e}'"))} match no module of the model; the other entries were applied." +
-                (TargetSelector.NativeModulesNote(modules) is { } note ? " " + note : "") }
-            : [];
+        var warnings = new List<string>();
+        if (TargetSelector.UnmatchedEntries(modules, config) is { Count: > 0 } unmatched)
+        {
+            warnings.Add($"Target modules {string.Join(", ", unmatched.Select(e => $"'{e}'"))} match no module of the model; the other entries were applied." +
+                (TargetSelector.NativeModulesNote(modules) is { } note ? " " + note : ""));
+        }
+        // Every method's rank, checked here once: an update of a [d_out, d_in] layer has rank at most min(d_in, d_out).
+        var capped = layers.Select(l => (l.Target, Rank: l.Layer.AllocatedRank, Cap: Math.Min(l.Target.BaseLayer.in_features, l.Target.BaseLayer.out_features)))
+            .Where(l => l.Rank > l.Cap).ToList();
+        if (capped.Count > 0)
+        {
+            warnings.Add($"The rank exceeds min(in, out) of {capped.Count} layer(s), so their update's rank is at most that and the rest only adds parameters: " +
+                string.Join(", ", capped.Select(c => $"{c.Target.Path} (r = {c.Rank}, effective rank ≤ {c.Cap})")));
+        }
         return new Plan(Resolve(config, modules, selected), builder, layers, toSave, modules.Select(m => m.Path).ToList(), warnings);
     }
 

@@ -18,8 +18,9 @@ internal sealed class ModuleToSave
     private readonly Dictionary<string, Dictionary<string, Tensor>> stored = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> original;
     private readonly HashSet<string> owners = new(StringComparer.Ordinal);
-    // Parameters that already had a gradient (from training before injection): theirs proves nothing.
-    private readonly HashSet<string> gradientBefore;
+    // Parameters that already had a gradient (from training before injection, or before the last passed
+    // verdict): theirs proves nothing about the passes since.
+    private HashSet<string> gradientBefore;
 
     public ModuleToSave(string path, nn.Module module)
     {
@@ -31,6 +32,9 @@ internal sealed class ModuleToSave
 
     /// <summary>True when a parameter of the module received a gradient since injection: the model ran a backward pass.</summary>
     public bool ReceivedGradient() => WithGradient().Any(name => !gradientBefore.Contains(name));
+
+    /// <summary>A verdict passed: only gradients that appear after it are evidence for the next.</summary>
+    public void ResetGradientEvidence() => gradientBefore = WithGradient().ToHashSet(StringComparer.Ordinal);
 
     private List<string> WithGradient()
     {

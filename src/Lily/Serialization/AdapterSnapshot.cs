@@ -31,8 +31,12 @@ internal sealed class AdapterSnapshot
     /// <summary>The weights metadata key holding the SHA-256 of the config saved with them.</summary>
     public const string ConfigStampKey = "lily.config_sha256";
 
-    /// <summary>Largest <c>adapter_config.json</c> read; PEFT's are a few kilobytes.</summary>
-    internal const long MaxConfigBytes = 16L << 20;
+    /// <summary>
+    /// Largest <c>adapter_config.json</c> read; PEFT's are a few kilobytes (a rank_pattern naming every layer of a large
+    /// model, tens). Parsing costs a multiple of the size, so the cap bounds what a hostile config can make a load
+    /// allocate (issue 24: 16 MiB let a corpus of such configs grow the peak by about 650 MiB).
+    /// </summary>
+    internal const long MaxConfigBytes = 1L << 20;
 
     // Enough for a reader to outlast any single save's rename window many times over (each attempt sleeps a little).
     private const int MaxAttempts = 2000;
@@ -67,6 +71,7 @@ internal sealed class AdapterSnapshot
         for (int attempt = 0; attempt < MaxAttempts; attempt++)
         {
             if (attempt > 0) Thread.Sleep(attempt < 20 ? 1 : 5);
+            var folder = FolderIdentity(directory);
             var before = DirectoryLock.Probe(directory);
             if (RegularFile.KindOf(recordPath) != RegularFile.Kind.Missing)
             {
@@ -78,6 +83,9 @@ internal sealed class AdapterSnapshot
             var config = ReadConfigBytes(configPath);
             if (!withWeights) return new AdapterSnapshot(config, configPath, null);
             var weights = ReadWeights(weightsPath, weightsPath);
+            // The folder itself replaced between the two reads (a symbolic link switched, a folder renamed over
+            // it): the config and the weights may come from two folders. Read both again.
+            if (FolderIdentity(directory) != folder) continue;
             if (!weights.Metadata.TryGetValue(ConfigStampKey, out var stamp) || stamp == CommitRecord.Sha256Of(config))
                 return new AdapterSnapshot(config, configPath, weights);
 
@@ -98,6 +106,24 @@ internal sealed class AdapterSnapshot
 
         throw new IOException(
             $"The adapter in '{directory}' kept changing while it was read ({MaxAttempts} attempts): saves into it never paused. Try again.");
+    }
+
+    // What names the folder now: the path's own entry (a symbolic link is its own) and the folder it leads to.
+    // Another folder swapped in changes one of them; null parts where the platform cannot tell (then only the
+    // lock generations below guard the pair).
+    private static ((ulong, ulong)? Entry, (ulong, ulong)? Target) FolderIdentity(string directory)
+    {
+        var entry = RegularFile.IdentityOf(directory);
+        string? target = null;
+        try
+        {
+            target = Directory.ResolveLinkTarget(directory, returnFinalTarget: true)?.FullName;
+        }
+        catch (IOException)
+        {
+            // The folder is gone or changing: the reads that follow say so, naming the adapter's files.
+        }
+        return (entry, target is null ? entry : RegularFile.IdentityOf(target));
     }
 
     // The pair an interrupted save committed, read without completing it; null when the directory changed meanwhile.

@@ -80,7 +80,7 @@ internal sealed class DirectoryLock : IDisposable
 
     /// <summary>
     /// What a reader sees of the lock on <paramref name="directory"/> right now, without changing anything (the lock
-    /// file is never created here).
+    /// file is never created here). A lock file that cannot be read, or is gone, reads as no writer at generation 0.
     /// </summary>
     public static State Probe(string directory)
     {
@@ -93,13 +93,16 @@ internal sealed class DirectoryLock : IDisposable
             Span<byte> bytes = stackalloc byte[8];
             return new State(false, stream.Length >= 8 && stream.Read(bytes) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : 0);
         }
-        catch (FileNotFoundException)
-        {
-            return new State(false, 0);
-        }
         catch (IOException e) when (IsHeldByAnother(e))
         {
             return new State(true, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A load never needs the lock: a lock file this reader may not open (another user's umask) or a folder
+            // deleted meanwhile only means it cannot watch for writers. The read goes on; what it cannot read (the
+            // config, the weights) fails with the adapter's own file named, never the lock.
+            return new State(false, 0);
         }
     }
 

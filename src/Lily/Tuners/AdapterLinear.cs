@@ -43,6 +43,13 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// <summary>The dtype of the adapter's own parameters.</summary>
     public abstract ScalarType AdapterDtype { get; }
 
+    /// <summary>
+    /// The rank the method gives the update (LoRA's and Lily's r, CLoRA's p·r), or null when it has no such
+    /// rank. The update of a <c>[d_out, d_in]</c> layer has rank at most min(d_in, d_out), so a larger value
+    /// only adds parameters: injection warns about it for every method (<see cref="PeftModel{TModel}.Warnings"/>).
+    /// </summary>
+    public virtual long? AllocatedRank => null;
+
     /// <summary>Whether the update is one fixed matrix now, so it can be folded into the base weight.</summary>
     public abstract bool CanMerge { get; }
 
@@ -99,6 +106,22 @@ public abstract class AdapterLinear : nn.Module<Tensor, Tensor>
     /// update ends in a matrix product overrides this to fold product and sum into one <c>addmm_</c>.
     /// </summary>
     protected virtual Tensor AddDelta(Tensor result, Tensor x) => result.add_(Delta(x, result).reshape(-1, OutFeatures));
+
+    /// <summary>
+    /// <c>result += scaling · left · right</c> in place, as one <c>addmm_</c> when it can be exact. TorchSharp's
+    /// <c>addmm_</c> takes its <c>alpha</c> as a float, so a float64 update whose scaling float32 cannot hold
+    /// (8/3, 1.7) would be rounded by up to 6e-8 relative: off PEFT and off the merged weight by far more than
+    /// float64's rounding. Then <paramref name="left"/> (the thin <c>[N, k]</c> factor) is multiplied by the
+    /// scaling as a double first. Every method's fused path goes through here, so the rule lives once.
+    /// </summary>
+    protected static Tensor AddScaledProduct(Tensor result, Tensor left, Tensor right, double scaling)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(left);
+        if (left.dtype != ScalarType.Float64 || (double)(float)scaling == scaling)
+            return result.addmm_(left, right, beta: 1, alpha: (float)scaling);
+        return result.addmm_(left.mul(scaling), right, beta: 1, alpha: 1);
+    }
 
     /// <summary>Folds the update into the base weight, so forward costs what the base layer costs (a no-op when merged).</summary>
     /// <exception cref="NotSupportedException">The update depends on the input (<see cref="CanMerge"/> is false).</exception>

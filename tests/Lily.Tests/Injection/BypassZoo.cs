@@ -6,11 +6,31 @@ namespace Lily.Tests.Injection;
 /// <summary>Shared steps of the bypass-zoo tests: configs, a non-zero update, one training step, a save into a throwaway folder.</summary>
 internal static class BypassZoo
 {
-    public static readonly string[] Methods = ["lora", "lily"];
+    /// <summary>Every registered method: LoRA, DoRA, Lily and CLoRA.</summary>
+    public static readonly string[] Methods = ["lora", "dora", "lily", "clora"];
 
-    public static PeftConfig Config(string method, params string[] targets) => method == "lily"
-        ? new LilyConfig { TargetModules = targets, R = 2, NumB = 2 }
-        : new LoraConfig { TargetModules = targets, R = 2, LoraAlpha = 4 };
+    /// <summary>Both attachment modes.</summary>
+    public static readonly AdapterAttachment[] Modes = [AdapterAttachment.Hook, AdapterAttachment.Replace];
+
+    public static PeftConfig Config(string method, params string[] targets) => Config(method, 2.0, targets);
+
+    /// <summary>A small config of <paramref name="method"/> whose update is multiplied by <paramref name="scaling"/>.</summary>
+    public static PeftConfig Config(string method, double scaling, params string[] targets) => method switch
+    {
+        "lily" => new LilyConfig { TargetModules = targets, R = 2, NumB = 2, Scaling = scaling },
+        "clora" => new CLoraConfig { TargetModules = targets, R = 2, NumBases = 2, Scaling = scaling },
+        "lora" or "dora" => new LoraConfig { TargetModules = targets, R = 2, LoraAlpha = 2 * scaling, UseDora = method == "dora" },
+        _ => throw new ArgumentException($"Unknown method '{method}'.", nameof(method)),
+    };
+
+    /// <summary>Every method in both attachment modes, as xunit rows.</summary>
+    public static TheoryData<string, AdapterAttachment> MethodsAndModes()
+    {
+        var data = new TheoryData<string, AdapterAttachment>();
+        foreach (var method in Methods)
+            foreach (var mode in Modes) data.Add(method, mode);
+        return data;
+    }
 
     /// <summary>Every trainable adapter tensor gets random values, so an applied adapter changes the output.</summary>
     public static void GiveUpdates<T>(PeftModel<T> peft) where T : nn.Module

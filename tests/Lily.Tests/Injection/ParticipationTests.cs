@@ -206,14 +206,19 @@ public sealed class ParticipationTests : IDisposable
     }
 
     [Fact]
-    public void A_layer_that_ran_through_its_adapter_while_merged_took_part()
+    public void A_merge_is_no_evidence_that_the_passes_reached_the_adapter()
     {
+        // Issue 24 item 1 (this test used to expect the opposite): the merged update is in the weight, which
+        // functional.linear reads, so the output has it; but the adapter's own path never ran, and training
+        // through this route would never reach its parameters. The verdict says so; the probe, which looks at
+        // the output only, does not call it bypassed.
         var model = new BypassModel(new UsageBlock(BypassModel.Dim, Usage.Functional));
         var peft = PeftModel.Create(model, Config("lora", "fc", "good"));
         GiveUpdates(peft);
-        peft.Merge();   // the update is in the weight, which functional.linear reads
+        peft.Merge();
         model.call(Input(BypassModel.Dim));
-        peft.VerifyAdaptersApplied();
+        var verify = () => peft.VerifyAdaptersApplied();
+        verify.Should().Throw<InvalidOperationException>().WithMessage("*blocks.0.fc (hooked): its adapter never took part*");
         peft.ProbeAdapters(() => model.call(Input(BypassModel.Dim))).Bypassed.Should().BeEmpty();
     }
 }

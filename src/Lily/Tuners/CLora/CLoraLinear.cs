@@ -83,6 +83,9 @@ public sealed class CLoraLinear : AdapterLinear
     /// <inheritdoc />
     public override ScalarType AdapterDtype => D.dtype;
 
+    /// <summary>p·r: the update is a sum of <see cref="Bases"/> products of rank <see cref="Rank"/>.</summary>
+    public override long? AllocatedRank => (long)Bases * Rank;
+
     /// <inheritdoc />
     public override bool CanMerge => true;
 
@@ -102,7 +105,7 @@ public sealed class CLoraLinear : AdapterLinear
     protected override Tensor AddDelta(Tensor result, Tensor x)
     {
         var h = x.reshape(-1, InFeatures).matmul(D.t());
-        return result.addmm_(h, CoresTimesUp(), beta: 1, alpha: (float)Scaling);
+        return AddScaledProduct(result, h, CoresTimesUp(), Scaling);
     }
 
     /// <summary>The factors <c>B = [Q_h U_h]_hᵀ</c> (<c>[d_out, p·r]</c>), <c>A = D</c> (<c>[p·r, d_in]</c>) and the scaling.</summary>

@@ -66,6 +66,9 @@ public sealed class LilyLinear : AdapterLinear
     /// <summary>This layer's router, <c>[E, r]</c>.</summary>
     public Linear Router => lily_router;
 
+    /// <summary>Lily's r: the width of A's output and of every expert's input.</summary>
+    public override long? AllocatedRank => lily_B.Rank;
+
     /// <inheritdoc />
     public override ScalarType AdapterDtype => lily_A.weight!.dtype;
 
@@ -189,12 +192,12 @@ public sealed class LilyLinear : AdapterLinear
         if (frozenMixture is not null)
         {
             Observe(h);
-            return result.addmm_(h.reshape(-1, lily_B.Rank), FrozenExpert(), beta: 1, alpha: (float)Scaling);
+            return AddScaledProduct(result, h.reshape(-1, lily_B.Rank), FrozenExpert(), Scaling);
         }
         var logits = lily_router.forward(h);
         Observe(h, logits);
         var (left, right) = Factors(h, logits);
-        return result.addmm_(left, right, beta: 1, alpha: (float)Scaling);
+        return AddScaledProduct(result, left, right, Scaling);
     }
 
     // The update as a product left · right of rows: [N, k] · [k, d_out].

@@ -70,6 +70,9 @@ public sealed class LoraLinear : AdapterLinear
     /// <summary>Multiplier of <c>B A x</c>.</summary>
     public double Scaling { get; }
 
+    /// <inheritdoc />
+    public override long? AllocatedRank => Rank;
+
     /// <summary>The down-projection A, <c>[r, d_in]</c>.</summary>
     public Linear LoraA => lora_A;
 
@@ -111,7 +114,7 @@ public sealed class LoraLinear : AdapterLinear
         var h = lora_A.forward(Dropped(x)).reshape(-1, Rank);
         var bT = lora_B.weight!.t();
         bool recording = is_grad_enabled() && (h.requires_grad || bT.requires_grad || result.requires_grad);
-        return result.addmm_(h, recording ? bT.contiguous() : bT, beta: 1, alpha: (float)Scaling);
+        return AddScaledProduct(result, h, recording ? bT.contiguous() : bT, Scaling);
     }
 
     // The adapter's input after dropout. Without dropout, x itself: TorchSharp's Identity returns an alias,
@@ -135,7 +138,7 @@ public sealed class LoraLinear : AdapterLinear
         var bias = BaseLayer.bias?.to(result.dtype);
         if (bias is not null) result.sub_(bias);
         var h = lora_A.forward(x).reshape(-1, Rank);
-        result.addmm_(h, lora_B.weight!.t().contiguous(), beta: 1, alpha: (float)Scaling).mul_(factor);
+        AddScaledProduct(result, h, lora_B.weight!.t().contiguous(), Scaling).mul_(factor);
         return bias is null ? result : result.add_(bias);
     }
 
