@@ -3,10 +3,15 @@
 // calls ShowPlot or ShowTable (the notebooks' display helpers) more often than it shows an inline PNG
 // image or an HTML table: plots must render as images. Writes a .trx test report
 // (one result per code cell, named by its id) beside the executed copy. Exit code 1 on any failure.
+// The executed copy is saved again without the kernel's package-installation chatter: the progress frames
+// ("Installing Packages" with growing dots) and the "Loading extension…" lines, which name the machine's cache;
+// the final "Installed Packages" list, with the versions, stays.
 // Usage: dotnet run build/NotebookOutcome.cs -- <source.ipynb> <executed.ipynb> <report.trx>
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Xml.Linq;
 
+StripInstallChatter(args[1]);
 var source = CodeCells(args[0]);
 var executed = CodeCells(args[1]);
 var notebook = Path.GetFileName(args[0]);
@@ -38,6 +43,29 @@ int failed = results.Count(r => r.Error is not null);
 WriteTrx(args[2], results);
 Console.WriteLine($"{notebook}: {source.Count - failed} of {source.Count} code cells ran without error and showed their plots and tables inline");
 return failed == 0 ? 0 : 1;
+
+static void StripInstallChatter(string path)
+{
+    var notebook = JsonNode.Parse(File.ReadAllText(path))!;
+    int removed = 0;
+    foreach (var cell in notebook["cells"]!.AsArray())
+    {
+        if (cell!["outputs"] is not JsonArray outputs) continue;
+        foreach (var output in outputs.ToList())
+        {
+            var data = output!["data"];
+            string html = data?["text/html"] is { } h ? Text(JsonDocument.Parse(h.ToJsonString()).RootElement) : "";
+            string plain = data?["text/plain"] is { } p ? Text(JsonDocument.Parse(p.ToJsonString()).RootElement) : "";
+            if (html.Contains("<strong>Installing Packages</strong>", StringComparison.Ordinal)
+                || plain.StartsWith("Loading extension", StringComparison.Ordinal))
+            {
+                outputs.Remove(output);
+                removed++;
+            }
+        }
+    }
+    if (removed > 0) File.WriteAllText(path, notebook.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+}
 
 // ipynb stores text either as one string or as a list of lines.
 static string Text(JsonElement value) =>

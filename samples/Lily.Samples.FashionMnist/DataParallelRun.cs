@@ -57,6 +57,7 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
         var lily = (LilyConfig)Experiment.MatchLily(lora, Experiment.Targets, options.LilyStrideA, options.LilyExperts).Config with { Routing = LilyRouting.PerSample };
         var rows = new List<string>();
         long elements = 0;
+        console.MarkupLine(Markup.Escape(TableHeader));   // the rows below print as they finish
         foreach (var seed in options.Seeds)
         {
             foreach (var method in Methods)
@@ -135,6 +136,11 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
         return (world.WallTime() - start) / 100;
     }
 
+    /// <summary>The header of the rows <see cref="FineTune"/> returns, on the console and in data-parallel.md.</summary>
+    private static readonly string TableHeader =
+        "| method | seed | test accuracy | steps | step ms (rank 0) | all-reduce ms | gradient elements |" + Environment.NewLine +
+        "| --- | --- | --- | --- | --- | --- | --- |";
+
     private void Write(string command, IReadOnlyList<string> rows, string note)
     {
         // Under mpiexec the built program runs, not `dotnet run` (which would build once per rank).
@@ -146,8 +152,7 @@ internal sealed class DataParallelRun(SampleOptions options, MpiWorld world, IAn
             .AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"`mpiexec -n {world.Size} {command}`; global batch {options.BatchSize}, each rank on its part of every batch; MPI: {world.LibraryVersion.Split('\n')[0].Replace('\t', ' ')}.")
             .AppendLine()
-            .AppendLine("| method | seed | test accuracy | steps | step ms (rank 0) | all-reduce ms | gradient elements |")
-            .AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+            .AppendLine(TableHeader);
         foreach (var row in rows) text.AppendLine(row);
         text.AppendLine().AppendLine(note);
         File.WriteAllText(Path.Combine(options.OutputFolder, "data-parallel.md"), text.ToString());

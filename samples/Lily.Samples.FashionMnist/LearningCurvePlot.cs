@@ -18,6 +18,7 @@ public static class LearningCurvePlot
         }
         plot.Title("Fashion-MNIST classes 5–9: test accuracy while fine-tuning");
         plot.XLabel("epoch");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };   // epochs are whole
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
         plot.SavePng(path, 900, 560);

@@ -52,7 +52,7 @@ public sealed record SampleOptions
     /// </summary>
     public int Threads { get; init; } = 1;
 
-    /// <summary>The smoke-test preset: 4,000 training images per split, two epochs each, under a minute.</summary>
+    /// <summary>The smoke-test preset: 4,000 training images per split, two epochs each.</summary>
     public SampleOptions Quick() => this with
     {
         PretrainEpochs = 2,

@@ -54,6 +54,6 @@ public sealed record SweepOptions
     /// <summary>With tuning: the share of each class of the training images held out for validation.</summary>
     public double ValidationFraction { get; init; } = 0.2;
 
-    /// <summary>The smoke-test preset: two budgets of the first variant, every method (one to two minutes with <see cref="SampleOptions.Quick"/>).</summary>
+    /// <summary>The smoke-test preset: two budgets of the first variant, every method.</summary>
     public SweepOptions Quick() => this with { Variants = [Variants[0]], LoraRanks = new[] { 1, AnalysisRank }.Distinct().ToList() };
 }

@@ -1,10 +1,11 @@
-#:package Lily.TorchSharp@0.1.0
+#:package Lily.TorchSharp@*-*
 #:package TorchSharp-cpu@0.107.0
 #:package ScottPlot@5.1.59
 #:property PublishAot=false
 // Lily for .NET, a walkthrough: build a model, inject Lily, look at what is trained, train a few
 // steps, look inside the trained layers, save the adapter, and load it into a fresh copy of the model.
-// Run: dotnet run samples/Walkthrough/walkthrough.cs   (after: dotnet pack src/Lily -c Release -o artifacts/packages)
+// Run: bash build/pack.sh, then dotnet run --no-cache samples/Walkthrough/walkthrough.cs (the newest local build,
+// from the feed named in NuGet.config here; --no-cache: rebuild, so a newer feed is not skipped as up to date).
 // The notebook walkthrough.ipynb holds the same cells; a test keeps the two identical. Where the
 // notebook shows a table or a plot inline, this app prints the table and saves the plot as a PNG.
 
@@ -16,8 +17,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-// Any TorchSharp model works, as long as the Linear layers to adapt sit in fields typed
-// Module<Tensor, Tensor> (or in ModuleList / Sequential / ModuleDict), so an adapter can take their place.
+// Any TorchSharp model works, whether its Linear layers sit in fields typed Linear (an adapter attaches by a
+// forward hook) or Module<Tensor, Tensor>, ModuleList, Sequential, ModuleDict (a wrapper takes their place): docs/attaching.md.
 Sequential MakeModel()
 {
     manual_seed(0);   // the same base weights every time, standing in for a pretrained checkpoint

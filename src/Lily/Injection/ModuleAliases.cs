@@ -59,7 +59,7 @@ internal sealed class ModuleAliases
 
     // Fields declared by the user's types: TorchSharp's own (registrations, container lists, hooks) are
     // what the tree walk and the container code already account for.
-    private static IEnumerable<FieldInfo> UserFields(Type type)
+    internal static IEnumerable<FieldInfo> UserFields(Type type)
     {
         for (var t = type; t is not null && t != typeof(nn.Module); t = t.BaseType)
         {

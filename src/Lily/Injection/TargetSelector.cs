@@ -52,7 +52,8 @@ internal static class TargetSelector
             throw new ArgumentException(
                 $"No module of the model matches {Describe(config)}. " +
                 (linears.Count == 0 ? "The model has no Linear layers." : $"Its Linear layers are: {string.Join(", ", linears)}.") +
-                (NativeModulesNote(modules) is { } note ? " " + note : ""),
+                (NativeModulesNote(modules) is { } note ? " " + note : "") +
+                (UnregisteredModules.Note(modules) is { } unregistered ? " " + unregistered : ""),
                 nameof(config));
         }
         return selected;

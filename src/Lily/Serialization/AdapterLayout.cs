@@ -12,7 +12,7 @@ public enum AdapterLayout
     /// <summary>
     /// PEFT's keys and shapes, but each shared tensor (Lily's A and B pool) stored once, under the
     /// first layer that uses it; the metadata maps every omitted key to the stored one. For Lily
-    /// with the default stride this is several times smaller (see the README for an example).
+    /// with the default stride this is several times smaller (see docs/saving.md for an example).
     /// </summary>
     Compact,
 }

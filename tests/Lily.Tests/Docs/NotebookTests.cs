@@ -11,7 +11,7 @@ namespace Lily.Tests.Docs;
 /// </summary>
 public class NotebookTests
 {
-    private static readonly string[] NotebookOnly = ["references", "display"];
+    private static readonly string[] NotebookOnly = ["feed", "references", "display"];
 
     private static string Walkthrough(string file) => Path.Combine(RepositoryPaths.Root(), "samples", "Walkthrough", file);
 
@@ -45,12 +45,26 @@ public class NotebookTests
         foreach (var (id, source) in code.Skip(NotebookOnly.Length)) source.Should().Be(appCells[id], $"notebook cell '{id}' must match walkthrough.cs");
 
         // The same packages at the same versions: #:package NAME@VERSION in the app, #r "nuget: NAME, VERSION" in the notebook.
+        var references = code.Single(c => c.Id == "references").Source;
         var appPackages = Regex.Matches(app, @"^#:package (\S+)@(\S+)$", RegexOptions.Multiline).Select(m => $"{m.Groups[1]}, {m.Groups[2]}");
-        var notebookPackages = Regex.Matches(code[0].Source, "^#r \"nuget: ([^\"]+)\"$", RegexOptions.Multiline).Select(m => m.Groups[1].Value);
+        var notebookPackages = Regex.Matches(references, "^#r \"nuget: ([^\"]+)\"$", RegexOptions.Multiline).Select(m => m.Groups[1].Value);
         notebookPackages.Should().Equal(appPackages);
-        var version = Regex.Match(app, @"#:package Lily\.TorchSharp@(\S+)").Groups[1].Value;
-        var project = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "src", "Lily", "Lily.csproj"));
-        project.Should().Contain($"<Version>{version}</Version>", "the walkthrough uses the package version the library builds");
+    }
+
+    [Fact]
+    public void Notebooks_take_the_newest_local_build_from_a_feed_they_can_build_themselves()
+    {
+        // Every local build has a version of its own (build/pack.sh), so both forms ask for the newest one, never a
+        // fixed version that the NuGet cache could serve from an older build.
+        File.ReadAllText(Walkthrough("walkthrough.cs")).Should().Contain("#:package Lily.TorchSharp@*-*");
+        foreach (var file in new[] { "walkthrough.ipynb", "research.ipynb" })
+        {
+            var code = CodeCells(file);
+            code[0].Id.Should().Be("feed", $"{file} builds the feed before anything restores from it");
+            // dotnet-repl and the .NET Interactive kernel do not read NuGet.config: the notebook names the feed itself.
+            code[0].Source.Should().Contain("../../build/pack.sh").And.Contain("\"RestoreAdditionalProjectSources\", feed");
+            code.Single(c => c.Id == "references").Source.Should().StartWith("#r \"nuget: Lily.TorchSharp, *-*\"");
+        }
     }
 
     [Fact]

@@ -23,6 +23,8 @@ public class ReadmeSnippetTests
     [InlineData("README.md")]
     [InlineData("docs/adding-a-method.md")]
     [InlineData("docs/distributed.md")]
+    [InlineData("docs/research.md")]
+    [InlineData("docs/clora.md")]
     public void Code_blocks_equal_the_compiled_samples(string document)
     {
         var root = RepositoryPaths.Root();

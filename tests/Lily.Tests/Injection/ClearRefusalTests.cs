@@ -59,6 +59,38 @@ public sealed class ClearRefusalTests : IDisposable
         public override Tensor forward(Tensor x) => head.call(attn.call(x, x, x, null, false, null).Item1);
     }
 
+    // Written as a newcomer might: the layers are fields, but the constructor never calls RegisterComponents().
+    private sealed class UnregisteredModel : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc1;
+        private readonly TorchSharp.Modules.Linear head;
+
+        public UnregisteredModel(bool register) : base(nameof(UnregisteredModel))
+        {
+            fc1 = nn.Linear(8, 8);
+            head = nn.Linear(8, 3);
+            if (register) RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => head.call(fc1.call(x));
+    }
+
+    [Fact]
+    public void A_model_that_never_registered_its_layers_is_told_to_call_RegisterComponents()
+    {
+        var create = () => PeftModel.Create(new UnregisteredModel(register: false), new LoraConfig { TargetModules = ["fc1"], R = 2 });
+        create.Should().Throw<ArgumentException>()
+            .WithMessage("*No module of the model matches*UnregisteredModel.fc1 (Linear), UnregisteredModel.head (Linear)*Call RegisterComponents() at the end of the constructor of UnregisteredModel*");
+    }
+
+    [Fact]
+    public void A_registered_model_that_matches_nothing_gets_no_registration_hint()
+    {
+        var create = () => PeftModel.Create(new UnregisteredModel(register: true), new LoraConfig { TargetModules = ["q_proj"], R = 2 });
+        create.Should().Throw<ArgumentException>().WithMessage("*Its Linear layers are: fc1, head*")
+            .Which.Message.Should().NotContain("RegisterComponents");
+    }
+
     [Fact]
     public void Targets_inside_native_attention_name_it_and_point_to_a_hand_written_block()
     {
