@@ -59,5 +59,5 @@ cli.Root.SetAction(parsed =>
     if (experiment.Deployments.Count > 0) Deployment.Write(experiment.Deployments, options.OutputFolder, command, AnsiConsole.Console);
     return 0;
 });
-PlainConsole.WhenRedirected(AnsiConsole.Console, Console.IsOutputRedirected);
+Lily.Samples.PlainConsole.WhenRedirected(AnsiConsole.Console, Console.IsOutputRedirected);
 return cli.Root.Parse(args).Invoke();

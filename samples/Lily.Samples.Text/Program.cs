@@ -81,10 +81,6 @@ root.SetAction(parsed =>
     }
 });
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-if (Console.IsOutputRedirected)
-{
-    // Logs and CI: no colour codes, and lines as long as they are rather than wrapped at 80 columns.
-    AnsiConsole.Profile.Capabilities.Ansi = false;
-    AnsiConsole.Profile.Width = 200;
-}
+// Logs and CI: no colour codes, and lines as long as they are rather than wrapped at 80 columns.
+Lily.Samples.PlainConsole.WhenRedirected(AnsiConsole.Console, Console.IsOutputRedirected);
 return root.Parse(args).Invoke();

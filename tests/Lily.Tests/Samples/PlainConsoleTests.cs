@@ -27,7 +27,7 @@ public class PlainConsoleTests
     public void Redirected_output_has_no_escape_codes_and_whole_table_cells()
     {
         var (console, text) = Terminal();
-        PlainConsole.WhenRedirected(console, redirected: true);
+        Lily.Samples.PlainConsole.WhenRedirected(console, redirected: true);
         WriteWideTable(console);
         text.ToString().Should().NotContain("\u001b").And.Contain("column number 8").And.Contain("value 000008");
     }
@@ -36,7 +36,7 @@ public class PlainConsoleTests
     public void A_terminal_keeps_its_colours()
     {
         var (console, text) = Terminal();
-        PlainConsole.WhenRedirected(console, redirected: false);
+        Lily.Samples.PlainConsole.WhenRedirected(console, redirected: false);
         WriteWideTable(console);
         text.ToString().Should().Contain("\u001b", "the check above would pass vacuously if this console never wrote escape codes");
     }

@@ -1,6 +1,6 @@
 using Spectre.Console;
 
-namespace Lily.Samples.FashionMnist;
+namespace Lily.Samples;
 
 /// <summary>Console output for logs and pipes.</summary>
 internal static class PlainConsole
