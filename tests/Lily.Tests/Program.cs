@@ -11,10 +11,12 @@ public static class Program
     /// <summary>
     /// <c>read-adapter &lt;folder&gt; &lt;reference-root&gt; &lt;seconds&gt;</c>: loads and checks in a loop, prints a summary.
     /// <c>stress-adapter &lt;seconds&gt;</c>: one writer and two readers in this process on a temporary folder, prints the counts.
+    /// <c>load-unprivileged &lt;folder&gt;</c>: as the user nobody, loads the adapter and prints the model's output.
     /// </summary>
     public static int Main(string[] args)
     {
         torch.set_num_threads(1);
+        if (args is ["load-unprivileged", var folder]) return Trust.ReadOnlyLoadTests.LoadAsNobody(folder);
         if (args is ["stress-adapter", var duration]) return Stress(TimeSpan.FromSeconds(double.Parse(duration, System.Globalization.CultureInfo.InvariantCulture)));
         if (args is not ["read-adapter", var directory, var referenceRoot, var seconds]) return 2;
         var (loads, problems) = AdapterVersions.ReadFor(directory, referenceRoot, TimeSpan.FromSeconds(double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture)));
