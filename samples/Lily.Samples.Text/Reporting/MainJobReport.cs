@@ -50,6 +50,8 @@ public static class MainJobReport
             line.MarkerSize = 0;
             line.LineWidth = 2;
         }
+        int steps = runs.Max(r => r.Losses.Count);
+        if (steps > 1) plot.Axes.SetLimitsX(1, steps);
         plot.Title(title);
         plot.XLabel("training step");
         plot.YLabel("training loss (moving average of 10 steps)");
