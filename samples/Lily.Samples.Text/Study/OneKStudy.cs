@@ -19,7 +19,8 @@ public sealed class OneKStudy(StudyOptions options, string outputFolder, IAnsiCo
     public void Report(string command)
     {
         var log = new StudyLog(Path.Combine(outputFolder, "study-runs.csv"));
-        StudyReport.Write(log.Runs, options, outputFolder, command, TimeSpan.Zero);
+        // The report names the command that runs (and resumes) the study, not this one.
+        StudyReport.Write(log.Runs, options, outputFolder, command.Replace(" --report-only", "", StringComparison.Ordinal), TimeSpan.Zero);
         console.MarkupLine($"Report of {log.Runs.Count} run(s) written to [blue]{Markup.Escape(Path.Combine(outputFolder, "study.md"))}[/].");
     }
 

@@ -21,7 +21,7 @@ public static class StudyReport
         sb.AppendLine("# 1k study: pretrained MiniLM-family encoders, 1,000 training examples per task").AppendLine();
         sb.AppendLine(Inv, $"Command: `{command}`").AppendLine();
         sb.AppendLine(Inv, $"Protocol: {options.Examples:N0} training examples per task drawn stratified from the training documents; tuning with seed {options.Seeds[0]} on {(1 - options.ValidationFraction) * 100:F0} % / {options.ValidationFraction * 100:F0} % of them (split by document); the chosen setting trains on all {options.Examples:N0} with seeds {string.Join(", ", options.Seeds)} and is scored on up to {options.TestExamples:N0} test examples (never seen in training or tuning). {options.Epochs} epoch(s), batch {options.BatchSize}, {options.MaxLength} word pieces, AdamW (no weight decay), linear warm-up 10 % then linear decay; mean pooling, new linear head trained by every method. Budget: LoRA r = {options.LoraRank} (alpha {2 * options.LoraRank}); DoRA, Lily (stride_A 2, 2 experts) and CLoRA ranks matched to it by BudgetMatcher.");
-        sb.AppendLine(Inv, $"Grid: adapters lr {List(options.AdapterLearningRates)}; Lily scaling {List(options.Scalings)}; CLoRA p {string.Join(", ", options.CLoraBases)}; full lr {List(options.FullLearningRates)}; head lr {List(options.HeadLearningRates)}. Runs so far: {runs.Count} ({wall.TotalMinutes:F0} min in this invocation).").AppendLine();
+        sb.AppendLine(Inv, $"Grid: adapters lr {List(options.AdapterLearningRates)}; Lily scaling {string.Join(", ", options.Scalings.Select(v => v.ToString("G3", Inv)))}; CLoRA p {string.Join(", ", options.CLoraBases)}; full lr {List(options.FullLearningRates)}; head lr {List(options.HeadLearningRates)}. Runs so far: {runs.Count} ({wall.TotalMinutes:F0} min in this invocation).").AppendLine();
 
         foreach (var group in runs.GroupBy(r => (r.Backbone, r.Task)))
         {
@@ -38,7 +38,7 @@ public static class StudyReport
         sb.AppendLine("| backbone | task | targets | method | lr | scaling | p | rank | trainable | validation |");
         sb.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in runs.Where(r => r.Phase == "tune"))
-            sb.AppendLine(Inv, $"| {r.Backbone} | {r.Task} | {r.Targets} | {Label(r.Method)} | {r.LearningRate:G3} | {r.Scaling:G3} | {(r.Bases > 0 ? r.Bases.ToString(Inv) : "")} | {(r.Rank > 0 ? r.Rank.ToString(Inv) : "")} | {r.Trainable:N0} | {100 * r.Accuracy:F2} |");
+            sb.AppendLine(Inv, $"| {r.Backbone} | {r.Task} | {r.Targets} | {Label(r.Method)} | {Rate(r.LearningRate)} | {r.Scaling:G3} | {(r.Bases > 0 ? r.Bases.ToString(Inv) : "")} | {(r.Rank > 0 ? r.Rank.ToString(Inv) : "")} | {r.Trainable:N0} | {100 * r.Accuracy:F2} |");
         File.WriteAllText(Path.Combine(folder, "study.md"), sb.ToString());
     }
 
@@ -58,7 +58,7 @@ public static class StudyReport
             var best = tune.Count == 0 ? null : tune.Aggregate((a, c) => c.Accuracy > a.Accuracy ? c : a);
             var shown = test.FirstOrDefault() ?? best;
             if (shown is null) continue;
-            string setting = string.Create(Inv, $"lr {shown.LearningRate:G3}") + (shown.Method == "lily" ? string.Create(Inv, $", scaling {shown.Scaling:G3}") : "")
+            string setting = "lr " + Rate(shown.LearningRate) + (shown.Method == "lily" ? string.Create(Inv, $", scaling {shown.Scaling:G3}") : "")
                 + (shown.Bases > 0 ? string.Create(Inv, $", p {shown.Bases}") : "") + (shown.Rank > 0 ? string.Create(Inv, $", r {shown.Rank}") : "");
             var rank = test.Where(r => !double.IsNaN(r.EffectiveRank)).Select(r => r.EffectiveRank).ToList();
             yield return new Cell(key.Targets, key.Method, shown.Trainable, test.Count == 0 ? setting + " (tuning)" : setting,
@@ -88,5 +88,8 @@ public static class StudyReport
 
     private static int Order(string method) => AdaptationMethod.AllIds.ToList().IndexOf(method) is var i and >= 0 ? i : 99;
 
-    private static string List(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString("0.#####", Inv)));
+    private static string List(IEnumerable<double> values) => string.Join(", ", values.Select(Rate));
+
+    // Learning rates as written on the command line (2e-3, 3e-5), never 3E-05.
+    private static string Rate(double value) => value.ToString("0.###e0", Inv);
 }
