@@ -7,3 +7,7 @@ lily_machine_cache=$(dotnet nuget locals global-packages --list | sed 's/^global
 lily_cache_root=$(mktemp -d)
 export NUGET_PACKAGES=$lily_cache_root/nuget-packages
 export RestoreFallbackFolders=$lily_machine_cache     # an MSBuild property, read from the environment by restore
+# A local build restored into the machine's cache by an earlier step (a sample or app built against the feed) would be
+# found there through the fallback, and the restore would never reach the feed. Local builds (version *-local.*, see
+# build/pack.sh) exist only on this machine, so removing them from its cache loses nothing.
+rm -rf "${lily_machine_cache%/}"/lily.torchsharp*/*-local.*
