@@ -55,7 +55,10 @@ public sealed class ReadOnlyLoadTests : IDisposable
         string stdout = await output, report = stdout + await errors;
         child.ExitCode.Should().Be(0, $"a user who cannot read the lock can still load the pair; the child said:\n{report}");
         var values = stdout.Trim().Split(' ').Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        values.Should().Equal(expected.data<float>().ToArray(), "the child loaded the saved adapter");
+        // The child runs one torch thread, so the last bit may differ; an adapter not loaded would differ by far more.
+        var want = expected.data<float>().ToArray();
+        values.Should().HaveCount(want.Length);
+        values.Zip(want, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-5f, "the child loaded the saved adapter");
     }
 
     /// <summary>The child's side: become nobody, check the lock is unreadable to us, load, print the output.</summary>
