@@ -11,8 +11,8 @@ namespace Lily;
 /// </summary>
 public static class PeftModel
 {
-    /// <summary>The weights file name PEFT uses.</summary>
-    public const string WeightsFileName = "adapter_model.safetensors";
+    /// <summary>The weights file name PEFT uses (the same as <see cref="Serialization.AdapterWeightsFile.FileName"/>).</summary>
+    public const string WeightsFileName = Serialization.AdapterWeightsFile.FileName;
 
     /// <summary>
     /// Freezes <paramref name="model"/> and attaches the config's adapter, named
@@ -23,7 +23,7 @@ public static class PeftModel
     /// </summary>
     /// <typeparam name="TModel">The model's type, kept so <see cref="PeftModel{TModel}.Model"/> stays typed.</typeparam>
     /// <param name="model">Any TorchSharp module tree.</param>
-    /// <param name="config">The method and its settings (<see cref="LoraConfig"/>, <see cref="LilyConfig"/>).</param>
+    /// <param name="config">The method and its settings (a method's config, e.g. LoRA's or Lily's).</param>
     /// <param name="loggerFactory">Receives a summary of what was injected; nothing is logged in forward.</param>
     /// <param name="attachment">How adapters are attached; <see cref="AdapterAttachment.Auto"/> by default.</param>
     /// <exception cref="ArgumentException">The config is invalid, or no module matches it; the model is unchanged.</exception>

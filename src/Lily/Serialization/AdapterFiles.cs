@@ -65,7 +65,7 @@ internal static class AdapterFiles
             var metadata = new Dictionary<string, string>(p.Metadata) { [AdapterSnapshot.ConfigStampKey] = CommitRecord.Sha256Of(configBytes) };
             return new AdapterFilePair.Target(p.Directory,
             [
-                new PendingFile(PeftModel.WeightsFileName, s => SafeTensorsWriter.Write(s, p.Tensors, metadata)),
+                new PendingFile(AdapterWeightsFile.FileName, s => SafeTensorsWriter.Write(s, p.Tensors, metadata)),
                 new PendingFile(AdapterConfigFile.FileName, s => s.Write(configBytes)),
             ]);
         }).ToList(), faultAt);

@@ -65,7 +65,7 @@ internal sealed class AdapterSnapshot
     {
         directory = Path.GetFullPath(directory);
         var configPath = Path.Combine(directory, AdapterConfigFile.FileName);
-        var weightsPath = Path.Combine(directory, PeftModel.WeightsFileName);
+        var weightsPath = Path.Combine(directory, AdapterWeightsFile.FileName);
         var recordPath = Path.Combine(directory, CommitRecord.FileName);
         ulong? mismatchSeenAt = null;
         for (int attempt = 0; attempt < MaxAttempts; attempt++)
@@ -143,10 +143,10 @@ internal sealed class AdapterSnapshot
         {
             var config = ReadRecorded(directory, recordPath, record, AdapterConfigFile.FileName, (path, final) => ReadConfigBytes(path, final));
             var weights = withWeights
-                ? ReadRecorded(directory, recordPath, record, PeftModel.WeightsFileName, (path, final) => RegularFile.ReadAllBytes(path, long.MaxValue, throughLink: final))
+                ? ReadRecorded(directory, recordPath, record, AdapterWeightsFile.FileName, (path, final) => RegularFile.ReadAllBytes(path, long.MaxValue, throughLink: final))
                 : null;
             var configPath = Path.Combine(directory, AdapterConfigFile.FileName);
-            var weightsPath = Path.Combine(directory, PeftModel.WeightsFileName);
+            var weightsPath = Path.Combine(directory, AdapterWeightsFile.FileName);
             return new AdapterSnapshot(config, configPath, weights is null ? null : ParseWeights(weights, weightsPath));
         }
         catch (Exception e) when (e is IOException or InvalidDataException)
@@ -185,7 +185,7 @@ internal sealed class AdapterSnapshot
     private static SafeTensorsReader ReadWeights(string path, string source)
     {
         if (RegularFile.KindOf(path) == RegularFile.Kind.Missing)
-            throw new FileNotFoundException($"No {PeftModel.WeightsFileName} in '{Path.GetDirectoryName(path)}'.", path);
+            throw new FileNotFoundException($"No {AdapterWeightsFile.FileName} in '{Path.GetDirectoryName(path)}'.", path);
         using var stream = RegularFile.OpenRead(path, throughLink: true);
         try
         {
