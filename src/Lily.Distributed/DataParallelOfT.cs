@@ -199,16 +199,7 @@ public sealed class DataParallel<TModel> where TModel : torch.nn.Module
         if (status[0] != 0) throw new IOException($"Rank 0 failed to save the adapters to '{directory}'; see its error.");
     }
 
-    private void WarnOfBatchRouting(ILogger? logger)
-    {
-        var batchRouted = Peft.AdaptedModules.Where(a => a.Layer is LilyLinear { Routing: LilyRouting.BatchMean }).Select(a => a.Path).ToList();
-        if (batchRouted.Count == 0) return;
-        (logger ?? NullLogger.Instance).LogWarning(
-            "{Count} Lily layers route by the batch mean (LilyRouting.BatchMean, PEFT's default; first: {First}): each rank mixes its experts " +
-            "by the mean over its own part of the batch, so training differs from one process on the whole batch. " +
-            "LilyRouting.PerSample or PerToken make data-parallel training equal to one process.",
-            batchRouted.Count, batchRouted[0]);
-    }
+    private void WarnOfBatchRouting(ILogger? logger) => BatchRoutingCheck.Warn(Peft, logger ?? NullLogger.Instance);
 
     private IReadOnlyList<Parameter> Current()
     {

@@ -7,7 +7,7 @@ public sealed partial class PeftModel<TModel>
     /// <summary>
     /// The active adapter's training terms beyond the task loss: the sum over its layers of what each
     /// declares (<see cref="AdapterLinear.AuxiliaryLoss(AuxiliaryLossContext)"/>), already multiplied by
-    /// the weights set in the config (e.g. CLoRA's SADE, <see cref="CLoraConfig.SadeWeight"/>). Add it to
+    /// the weights set in the config (e.g. CLoRA's SADE, weighted by its config's <c>SadeWeight</c>). Add it to
     /// the task loss before <c>backward()</c>: <c>loss = task + peft.AuxiliaryLoss()</c>. A scalar that
     /// records gradients, in the caller's dispose scope; an exact zero (no graph) when the method declares
     /// no term or every weight is zero, so calling it for any method is safe. Work on tensors that several

@@ -445,7 +445,7 @@ public sealed partial class PeftModel<TModel> where TModel : nn.Module
 
     internal ILoggerFactory LoggerFactory => loggerFactory;
 
-    private void ThrowIfUnloaded()
+    internal void ThrowIfUnloaded()
     {
         if (unloaded) throw new InvalidOperationException("The adapters were unloaded from this model; create a new PeftModel to adapt it again.");
     }

@@ -4,7 +4,7 @@ namespace Lily.Analysis;
 /// <param name="AdapterName">The adapter inspected (the active one).</param>
 /// <param name="Layers">Every layer of the adapter, in the model's traversal order.</param>
 /// <param name="LayerDivergence">
-/// For Lily: the pairwise Jensen–Shannon divergences between the layers' mixtures, rows and columns in
+/// For routed layers (Lily, say): the pairwise Jensen–Shannon divergences between the layers' mixtures, rows and columns in
 /// the order of <paramref name="Layers"/>. Layers of different target types have different expert
 /// pools, so between them it compares expert indexes, not the same experts. Null for LoRA, and when
 /// a given mixture is not a probability vector.

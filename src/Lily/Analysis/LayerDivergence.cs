@@ -1,6 +1,6 @@
 namespace Lily.Analysis;
 
-/// <summary>How far the mean expert mixtures of L Lily layers differ, pairwise.</summary>
+/// <summary>How far the mean expert mixtures of L routed layers differ, pairwise.</summary>
 /// <param name="Matrix">
 /// The symmetric <c>[L, L]</c> matrix of Jensen–Shannon divergences in nats (0 on the diagonal,
 /// at most ln 2 ≈ 0.693 anywhere).

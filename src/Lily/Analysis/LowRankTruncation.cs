@@ -3,18 +3,18 @@ using static TorchSharp.torch;
 namespace Lily.Analysis;
 
 /// <summary>
-/// Shrinks a LoRA pair to a smaller rank with the least possible error: the best rank-k
+/// Shrinks a low-rank pair (a LoRA pair, or any method's declared factors) to a smaller rank with the least possible error: the best rank-k
 /// approximation of <c>scaling · B · A</c>, computed through the thin QR + core SVD route (never
 /// forming <c>[m, n]</c>), with √σ split evenly between the two new factors.
 /// </summary>
-public static class LoraSqueeze
+public static class LowRankTruncation
 {
     /// <summary>
     /// Truncates <c>scaling · B · A</c> to rank <paramref name="newRank"/>: returns <c>A' [k, n]</c>,
     /// <c>B' [m, k]</c> with <c>targetScaling · B' · A' = U_k Σ_k V_kᵀ</c>, the best rank-k approximation.
     /// </summary>
-    /// <param name="b">LoRA's <c>lora_B.weight</c>, <c>[m, r]</c>.</param>
-    /// <param name="a">LoRA's <c>lora_A.weight</c>, <c>[r, n]</c>.</param>
+    /// <param name="b">The left factor <c>[m, r]</c>, e.g. LoRA's <c>lora_B.weight</c>.</param>
+    /// <param name="a">The right factor <c>[r, n]</c>, e.g. LoRA's <c>lora_A.weight</c>.</param>
     /// <param name="scaling">The scaling of the original pair.</param>
     /// <param name="newRank">The new rank k, from 1 to r.</param>
     /// <param name="targetScaling">
@@ -64,9 +64,7 @@ public static class LoraSqueeze
 
         double residual = Math.Sqrt(original.Skip((int)kept).Sum(x => x * x));
         return new LowRankFactors(
-            newA.to(dtype, a.device).MoveToOuterDisposeScope(),
-            newB.to(dtype, a.device).MoveToOuterDisposeScope(),
-            target,
+            new LowRankUpdate(newB.to(dtype, a.device).MoveToOuterDisposeScope(), newA.to(dtype, a.device).MoveToOuterDisposeScope(), target),
             SpectrumMath.EnergyKept(original, (int)kept),
             residual,
             original);

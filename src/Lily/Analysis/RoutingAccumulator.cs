@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Lily.Analysis;
 
 /// <summary>
-/// Accumulates a Lily router's per-token expert probabilities over any number of batches and
+/// Accumulates a router's per-token expert probabilities over any number of batches and
 /// summarises them (<see cref="RoutingStatistics"/>). Each <see cref="Add"/> reduces its batch on the
 /// tensor's device in float64 and keeps only E + 1 sums and E counts on the CPU, so memory does
 /// not grow with the number of tokens. Not thread-safe.

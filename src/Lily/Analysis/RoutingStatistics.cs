@@ -1,7 +1,7 @@
 namespace Lily.Analysis;
 
 /// <summary>
-/// What a Lily router did over the tokens a <see cref="RoutingAccumulator"/> saw. Entropies are in nats.
+/// What a router (of Lily, or any routed adapter) did over the tokens a <see cref="RoutingAccumulator"/> saw. Entropies are in nats.
 /// </summary>
 /// <param name="TokenCount">How many tokens (probability rows) were accumulated.</param>
 /// <param name="MeanMixture">The mean expert weights p̄ over all tokens, <c>[E]</c>; sums to 1.</param>

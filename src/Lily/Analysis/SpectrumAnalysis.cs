@@ -5,7 +5,8 @@ namespace Lily.Analysis;
 /// <summary>
 /// Singular-value spectra of weight updates: the dense route for any matrix, and a thin route
 /// for a low-rank product <c>B·A</c> (LoRA, or Lily at a fixed mixture) that never forms the
-/// full <c>[m, n]</c> matrix. Inputs may have any real floating dtype and live on any device;
+/// full <c>[m, n]</c> matrix. A method's raw-tensor forms are static extension members
+/// defined in its own folder (Lily's is). Inputs may have any real floating dtype and live on any device;
 /// the work runs in float64 on that device without recording gradients, and only the results
 /// (CPU arrays and scalars) leave the method.
 /// </summary>
@@ -50,25 +51,6 @@ public static class SpectrumAnalysis
         var (_, s, _) = ThinSvd.Of(b, a);
         var values = ToArray(s.mul(Math.Abs(scaling)));
         return Finish(b.shape[0], a.shape[1], values, promote_types(b.dtype, a.dtype), relativeTolerance);
-    }
-
-    /// <summary>
-    /// The spectrum of a Lily layer's update at a fixed mixture, <c>scaling · (Σ_e p̄_e B_e)ᵀ · A</c>,
-    /// through the thin route (see <see cref="OfLowRankProduct"/>).
-    /// </summary>
-    /// <param name="a">The layer's <c>lily_A.weight</c>, <c>[r, d_in]</c>.</param>
-    /// <param name="pool">The shared <c>lily_B.weight</c>, <c>[E·r, d_out]</c>, expert-major.</param>
-    /// <param name="mixture">The expert weights p̄, <c>[E]</c>.</param>
-    /// <param name="scaling">The layer's scaling.</param>
-    /// <param name="relativeTolerance">As in <see cref="Of"/>.</param>
-    /// <exception cref="ArgumentException">The shapes do not fit together (see <see cref="DeltaWeights.LilyCombinedExpert"/>).</exception>
-    public static Spectrum OfLilyUpdate(Tensor a, Tensor pool, Tensor mixture, double scaling, double? relativeTolerance = null)
-    {
-        AnalysisGuards.Matrix(a, nameof(a));
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        var combined = DeltaWeights.CombineExperts(pool, mixture, a.shape[0], nameof(pool), nameof(mixture));
-        return OfLowRankProduct(combined.t(), a, scaling, relativeTolerance);
     }
 
     /// <summary>Roy &amp; Vetterli's effective rank of a list of singular values: <c>exp(H(σ / Σσ))</c>; 0 if all are zero.</summary>

@@ -11,8 +11,8 @@ namespace Lily;
 /// adapt a layer gets the base output there, as in PEFT.
 /// </summary>
 /// <remarks>
-/// The sub-batch is what an adapter sees, so an adapter whose update depends on the batch (Lily's
-/// <see cref="LilyRouting.BatchMean"/>) routes each adapter's samples together, exactly as if they were
+/// The sub-batch is what an adapter sees, so an adapter whose update depends on the batch
+/// (<see cref="IRoutedAdapter.MixesAcrossBatch"/>, Lily's default batch-mean routing) routes each adapter's samples together, exactly as if they were
 /// run alone as one batch. The layer's input must carry the batch in its first dimension, one entry
 /// per name.
 /// </remarks>

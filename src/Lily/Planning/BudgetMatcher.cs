@@ -7,35 +7,13 @@ namespace Lily;
 /// trainable count is nearest a parameter budget, for any method that declares a rank-like setting
 /// (<see cref="PeftConfig.RankKnob"/>: LoRA's, Lily's and CLoRA's <c>r</c>) and its other size
 /// settings (<see cref="PeftConfig.ShapeKnobs"/>). Counts come from <see cref="PeftPlan"/>, so they
-/// are what injection creates; modules to save are included.
+/// are what injection creates; modules to save are included. A method may add an overload with its own
+/// settings as named parameters from its folder (Lily's <c>strideACandidates</c>, <c>numBCandidates</c>).
 /// </summary>
 public static class BudgetMatcher
 {
     /// <summary>The largest rank tried unless told otherwise.</summary>
     public const int DefaultMaxRank = 1024;
-
-    /// <summary>
-    /// The config nearest <paramref name="budget"/>: the rank from 1 to <paramref name="maxRank"/>,
-    /// and each combination of <paramref name="strideACandidates"/> and <paramref name="numBCandidates"/>
-    /// (the settings <c>stride_A</c> and <c>num_B</c>, which Lily declares; the base config's values
-    /// when null). Ties go to the smaller count, then to the earlier candidate. Other fields (alpha,
-    /// scaling, targets) are kept.
-    /// </summary>
-    /// <param name="model">The model the config is for; it is not changed.</param>
-    /// <param name="baseConfig">A config whose method declares a rank-like setting (LoRA, Lily, CLoRA, ...).</param>
-    /// <param name="budget">Trainable elements wanted (positive).</param>
-    /// <param name="strideACandidates"><c>stride_A</c> values to try (Lily).</param>
-    /// <param name="numBCandidates"><c>num_B</c> values to try (Lily).</param>
-    /// <param name="maxRank">The largest rank tried.</param>
-    /// <exception cref="ArgumentException">The method declares no rank-like setting, or not a setting given candidates, or the budget or a bound is not positive.</exception>
-    public static BudgetMatch Match(nn.Module model, PeftConfig baseConfig, long budget,
-        IReadOnlyList<int>? strideACandidates = null, IReadOnlyList<int>? numBCandidates = null, int maxRank = DefaultMaxRank)
-    {
-        var candidates = new Dictionary<string, IReadOnlyList<int>>(StringComparer.Ordinal);
-        if (strideACandidates is not null) candidates["stride_A"] = strideACandidates;
-        if (numBCandidates is not null) candidates["num_B"] = numBCandidates;
-        return Match(model, baseConfig, budget, candidates, maxRank);
-    }
 
     /// <summary>
     /// The config nearest <paramref name="budget"/>: the rank-like setting from 1 to
@@ -46,15 +24,15 @@ public static class BudgetMatcher
     /// <param name="model">The model the config is for; it is not changed.</param>
     /// <param name="baseConfig">A config whose method declares a rank-like setting.</param>
     /// <param name="budget">Trainable elements wanted (positive).</param>
-    /// <param name="candidates">Values to try, by setting name; each name one of the method's <see cref="PeftConfig.ShapeKnobs"/>.</param>
+    /// <param name="candidates">Values to try, by setting name; each name one of the method's <see cref="PeftConfig.ShapeKnobs"/>. Null or empty: the base config's values.</param>
     /// <param name="maxRank">The largest rank tried.</param>
     /// <exception cref="ArgumentException">The method declares no rank-like setting, or a candidate names a setting it does not declare, or the budget or a bound is not positive.</exception>
     public static BudgetMatch Match(nn.Module model, PeftConfig baseConfig, long budget,
-        IReadOnlyDictionary<string, IReadOnlyList<int>> candidates, int maxRank = DefaultMaxRank)
+        IReadOnlyDictionary<string, IReadOnlyList<int>>? candidates = null, int maxRank = DefaultMaxRank)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(baseConfig);
-        ArgumentNullException.ThrowIfNull(candidates);
+        candidates ??= new Dictionary<string, IReadOnlyList<int>>();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRank);
         var rank = baseConfig.RankKnob

@@ -55,7 +55,7 @@ public class DeltaWeightsTests
 
         var combined = DeltaWeights.LilyCombinedExpert(pool, mixture, r);
         combined.shape.Should().Equal(r, 6);
-        DeltaWeights.LoraDeltaWeight(combined.t(), a, 0.5).allclose(delta, atol: 1e-6).Should().BeTrue();
+        DeltaWeights.OfLowRankProduct(combined.t(), a, 0.5).allclose(delta, atol: 1e-6).Should().BeTrue();
 
         var thin = SpectrumAnalysis.OfLilyUpdate(a, pool, mixture, 0.5);
         var dense = SpectrumAnalysis.Of(delta);
@@ -78,7 +78,7 @@ public class DeltaWeightsTests
         manual_seed(43);
         var b = randn(5, 2).requires_grad_();
         var a = randn(2, 4).requires_grad_();
-        var delta = DeltaWeights.LoraDeltaWeight(b, a, 3.0);
+        var delta = DeltaWeights.OfLowRankProduct(b, a, 3.0);
         delta.requires_grad.Should().BeFalse();
         using (no_grad())
             delta.allclose(b.matmul(a).mul(3.0), atol: 1e-6).Should().BeTrue();

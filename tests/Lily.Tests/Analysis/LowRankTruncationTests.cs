@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Lily.Tests.Analysis;
 
-public class LoraSqueezeTests
+public class LowRankTruncationTests
 {
     private static double SquaredFrobenius(Tensor t) => t.to(ScalarType.Float64).square().sum().item<double>();
 
@@ -15,7 +15,7 @@ public class LoraSqueezeTests
         var b = randn(24, 6);
         var a = randn(6, 18);
         const double scaling = 2.0;
-        using var squeezed = LoraSqueeze.Truncate(b, a, scaling, 6);
+        using var squeezed = LowRankTruncation.Truncate(b, a, scaling, 6);
 
         squeezed.A.shape.Should().Equal(6, 18);
         squeezed.B.shape.Should().Equal(24, 6);
@@ -42,7 +42,7 @@ public class LoraSqueezeTests
         const double scaling = 0.5;
         var original = b.matmul(a).mul(scaling);
         var sigma = TensorData.ToDoubles(linalg.svdvals(original));
-        using var squeezed = LoraSqueeze.Truncate(b, a, scaling, k);
+        using var squeezed = LowRankTruncation.Truncate(b, a, scaling, k);
 
         squeezed.A.shape.Should().Equal(k, 15);
         squeezed.B.shape.Should().Equal(20, k);
@@ -61,8 +61,8 @@ public class LoraSqueezeTests
         var b = randn(16, 4, dtype: ScalarType.Float64);
         var a = randn(4, 12, dtype: ScalarType.Float64);
         // PEFT with lora_alpha = 8: scaling 8 / 4 = 2 before, 8 / 2 = 4 after squeezing to rank 2.
-        using var kept = LoraSqueeze.Truncate(b, a, 2.0, 2);
-        using var rescaled = LoraSqueeze.Truncate(b, a, 2.0, 2, targetScaling: 4.0);
+        using var kept = LowRankTruncation.Truncate(b, a, 2.0, 2);
+        using var rescaled = LowRankTruncation.Truncate(b, a, 2.0, 2, targetScaling: 4.0);
 
         rescaled.Scaling.Should().Be(4.0);
         rescaled.B.matmul(rescaled.A).mul(4.0).allclose(kept.B.matmul(kept.A).mul(2.0), rtol: 1e-10, atol: 1e-10).Should().BeTrue();
@@ -80,7 +80,7 @@ public class LoraSqueezeTests
         manual_seed(14);
         var b = randn(10, 3, dtype: ScalarType.Float64);
         var a = randn(3, 7, dtype: ScalarType.Float64);
-        using var squeezed = LoraSqueeze.Truncate(b, a, -1.5, 3, targetScaling: 3.0);
+        using var squeezed = LowRankTruncation.Truncate(b, a, -1.5, 3, targetScaling: 3.0);
         squeezed.B.matmul(squeezed.A).mul(3.0).allclose(b.matmul(a).mul(-1.5), rtol: 1e-9, atol: 1e-9).Should().BeTrue();
     }
 
@@ -92,7 +92,7 @@ public class LoraSqueezeTests
         var a = randn(8, 25);
         var energies = Enumerable.Range(1, 8).Select(k =>
         {
-            using var f = LoraSqueeze.Truncate(b, a, 1.0, k);
+            using var f = LowRankTruncation.Truncate(b, a, 1.0, k);
             return f.EnergyKept;
         }).ToArray();
         energies.Should().OnlyContain(e => e >= 0 && e <= 1);
@@ -107,7 +107,7 @@ public class LoraSqueezeTests
         manual_seed(16);
         var b = randn(3, 5);
         var a = randn(5, 9);
-        using var squeezed = LoraSqueeze.Truncate(b, a, 1.0, 5);
+        using var squeezed = LowRankTruncation.Truncate(b, a, 1.0, 5);
         squeezed.B.shape.Should().Equal(3, 5);
         squeezed.A.shape.Should().Equal(5, 9);
         squeezed.A.narrow(0, 3, 2).abs().max().item<float>().Should().Be(0);
@@ -120,14 +120,14 @@ public class LoraSqueezeTests
     [InlineData(5)]
     public void New_rank_outside_1_to_r_is_rejected(int newRank)
     {
-        var act = () => LoraSqueeze.Truncate(randn(6, 4), randn(4, 6), 1.0, newRank);
+        var act = () => LowRankTruncation.Truncate(randn(6, 4), randn(4, 6), 1.0, newRank);
         act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("newRank");
     }
 
     [Fact]
     public void Zero_target_scaling_is_rejected()
     {
-        var act = () => LoraSqueeze.Truncate(randn(6, 4), randn(4, 6), 1.0, 2, targetScaling: 0);
+        var act = () => LowRankTruncation.Truncate(randn(6, 4), randn(4, 6), 1.0, 2, targetScaling: 0);
         act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("targetScaling");
     }
 
@@ -138,7 +138,7 @@ public class LoraSqueezeTests
         var b = randn(8, 4).requires_grad_();
         var a = randn(4, 8).requires_grad_();
         using var scope = NewDisposeScope();
-        var squeezed = LoraSqueeze.Truncate(b, a, 1.0, 2);
+        var squeezed = LowRankTruncation.Truncate(b, a, 1.0, 2);
         scope.DisposablesCount.Should().Be(2);
         squeezed.A.requires_grad.Should().BeFalse();
         squeezed.Dispose();

@@ -79,7 +79,7 @@ public class RoutingCalibrationTests
     {
         var peft = DeployModels.Lora(5);
         Action calibrate = () => peft.CalibrateRouting([randn(2, DeployModels.Dim)]);
-        calibrate.Should().Throw<InvalidOperationException>().WithMessage("*no Lily layers*");
+        calibrate.Should().Throw<InvalidOperationException>().WithMessage("*no routed layers*");
     }
 
     [Fact]

@@ -41,10 +41,23 @@ public sealed class LilyExpertPool : nn.Module<Tensor, Tensor>
     public Parameter Weight => weight;
 
     /// <summary>Mixes the experts: <c>[..., E]</c> weights → <c>[..., r, d_out]</c>.</summary>
-    public override Tensor forward(Tensor mixture)
+    public override Tensor forward(Tensor mixture) => Mix(weight, mixture, Experts, Rank);
+
+    /// <summary>
+    /// <c>Σ_e p_e B_e</c> for a pool stored expert-major as <c>[E·r, d_out]</c>: <c>[..., E]</c> weights →
+    /// <c>[..., r, d_out]</c>. The one implementation of Lily's expert mixing, used by the layer (through
+    /// <see cref="forward"/>) and by the analysis of raw tensors, so both compute exactly the same thing.
+    /// Expert-major storage makes <c>[E, r·d_out]</c> a free view: one matmul mixes all experts.
+    /// </summary>
+    /// <param name="pool">The pool <c>[E·r, d_out]</c>, already checked to fit.</param>
+    /// <param name="mixture">Expert weights <c>[..., E]</c> in the pool's dtype and on its device.</param>
+    /// <param name="experts">E.</param>
+    /// <param name="rank">r.</param>
+    internal static Tensor Mix(Tensor pool, Tensor mixture, long experts, long rank)
     {
         var lead = mixture.shape[..^1];
-        var combined = mixture.reshape(-1, Experts).matmul(weight.view(Experts, Rank * OutFeatures));
-        return combined.view([.. lead, Rank, OutFeatures]);
+        long outFeatures = pool.size(1);
+        var combined = mixture.reshape(-1, experts).matmul(pool.reshape(experts, rank * outFeatures));
+        return combined.view([.. lead, rank, outFeatures]);
     }
 }

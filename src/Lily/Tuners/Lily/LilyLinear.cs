@@ -15,7 +15,7 @@ namespace Lily;
 /// (<c>[E, r]</c>) is this layer's own. Lily cannot be merged into W while the mixture depends on the
 /// input; after <see cref="FreezeRouting"/> the update is one fixed rank-≤r matrix, which can be merged.
 /// </remarks>
-public sealed class LilyLinear : AdapterLinear
+public sealed class LilyLinear : AdapterLinear, IRoutedAdapter
 {
     private readonly Linear lily_A;
     private readonly LilyExpertPool lily_B;
@@ -66,6 +66,12 @@ public sealed class LilyLinear : AdapterLinear
     /// <summary>This layer's router, <c>[E, r]</c>.</summary>
     public Linear Router => lily_router;
 
+    /// <summary>The number of experts E in the shared pool.</summary>
+    public int Experts => lily_B.Experts;
+
+    /// <summary>True while <see cref="Routing"/> is <see cref="LilyRouting.BatchMean"/>: one mixture for every token of the batch.</summary>
+    public bool MixesAcrossBatch => Routing == LilyRouting.BatchMean;
+
     /// <summary>Lily's r: the width of A's output and of every expert's input.</summary>
     public override long? AllocatedRank => lily_B.Rank;
 
@@ -93,6 +99,13 @@ public sealed class LilyLinear : AdapterLinear
     /// default, costs nothing.
     /// </summary>
     internal Action<Tensor>? RoutingObserver { get; set; }
+
+    /// <inheritdoc />
+    Action<Tensor>? IRoutedAdapter.RoutingObserver
+    {
+        get => RoutingObserver;
+        set => RoutingObserver = value;
+    }
 
     /// <summary>
     /// Fixes the expert weights to <paramref name="mixture"/> (<c>[E]</c>, e.g. a calibrated mean

@@ -1,7 +1,7 @@
 namespace Lily;
 
 /// <summary>
-/// How <see cref="PeftModel{TModel}.AddWeightedAdapter"/> combines LoRA adapters with weights <c>wᵢ</c>
+/// How <see cref="LoraArithmetic.AddWeightedAdapter{TModel}"/> combines LoRA adapters with weights <c>wᵢ</c>
 /// (each adapter's update is <c>ΔWᵢ = sᵢ·Bᵢ·Aᵢ</c>, <c>sᵢ</c> its scaling). The new adapter has scaling 1
 /// (<c>lora_alpha = r</c>), as in PEFT.
 /// </summary>

@@ -6,8 +6,8 @@ namespace Lily;
 
 /// <summary>
 /// Writes the active adapter as a plain PEFT LoRA adapter (<c>peft_type "LORA"</c>) that any PEFT
-/// loader reads: a Lily adapter at fixed mixtures exactly (<see cref="ExportAsLora{TModel}"/>), or any
-/// LoRA or fixed-mixture Lily adapter truncated to a smaller rank (<see cref="ExportSqueezedLora{TModel}"/>).
+/// loader reads: any adapter whose layers declare low-rank factors, or routed layers (<see cref="IRoutedAdapter"/>,
+/// e.g. Lily's) at fixed mixtures, exactly (<see cref="ExportAsLora{TModel}"/>), or any of them truncated to a smaller rank (<see cref="ExportSqueezedLora{TModel}"/>).
 /// The exported config selects the same layers (it copies the target, exclude and layer fields and
 /// <c>modules_to_save</c>, whose trained values are written too) and has <c>lora_alpha = r</c>, so its
 /// scaling is 1 and the factors carry the adapter's own scaling.
@@ -15,16 +15,16 @@ namespace Lily;
 public static class LoraExport
 {
     /// <summary>
-    /// Writes the active adapter as a rank-r LoRA in <paramref name="directory"/>: for a Lily layer at
-    /// mixture p̄, <c>lora_A = A</c> (<c>[r, d_in]</c>) and <c>lora_B = scaling · (Σ_e p̄_e B_e)ᵀ</c>
-    /// (<c>[d_out, r]</c>), so the loaded LoRA computes what the Lily model with that routing frozen
-    /// computes. A LoRA adapter is rewritten with its scaling folded into B.
+    /// Writes the active adapter as a rank-r LoRA in <paramref name="directory"/>: for each layer's factors
+    /// <c>scaling · B · A</c> (a routed layer's at its mixture p̄; for Lily <c>B = (Σ_e p̄_e B_e)ᵀ</c>),
+    /// <c>lora_A = A</c> (<c>[r, d_in]</c>) and <c>lora_B = scaling · B</c> (<c>[d_out, r]</c>), so the loaded LoRA
+    /// computes what the model with that routing frozen computes. A LoRA adapter is rewritten with its scaling folded into B.
     /// </summary>
-    /// <param name="peft">A model whose active adapter is Lily, or any method that declares its factors (LoRA, CLoRA: exported at rank p·r).</param>
+    /// <param name="peft">A model whose active adapter is routed (Lily), or any method that declares its factors (LoRA, CLoRA: exported at rank p·r).</param>
     /// <param name="directory">Where to write <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> (replaced together).</param>
-    /// <param name="mixtures">Mixtures <c>[E]</c> by Lily layer path (e.g. from <see cref="LilyRoutingCalibration.CalibrateRouting{TModel}(PeftModel{TModel}, IEnumerable{Tensor})"/>); a layer not listed uses its frozen mixture.</param>
+    /// <param name="mixtures">Mixtures <c>[E]</c> by routed layer path (e.g. from <see cref="RoutingCalibration.CalibrateRouting{TModel}(PeftModel{TModel}, IEnumerable{Tensor})"/>); a layer not listed uses its frozen mixture.</param>
     /// <returns>The config written.</returns>
-    /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
+    /// <exception cref="ArgumentException">A routed layer has no mixture given and none frozen, or a mixture does not fit.</exception>
     /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>; LoRA, CLoRA and Lily do).</exception>
     public static LoraConfig ExportAsLora<TModel>(this PeftModel<TModel> peft, string directory, IReadOnlyDictionary<string, double[]>? mixtures = null)
         where TModel : nn.Module
@@ -44,16 +44,16 @@ public static class LoraExport
     /// <summary>
     /// Truncates every layer's update <c>ΔW = scaling · B A</c> of the active adapter to its best
     /// rank-<paramref name="rank"/> approximation (SVD through the thin factors, see
-    /// <see cref="LoraSqueeze.Truncate"/>) and writes the result as a rank-<paramref name="rank"/> LoRA
+    /// <see cref="LowRankTruncation.Truncate"/>) and writes the result as a rank-<paramref name="rank"/> LoRA
     /// in <paramref name="directory"/>. At the adapter's own rank the outputs are reproduced.
     /// </summary>
-    /// <param name="peft">A model whose active adapter is LoRA, or Lily at fixed mixtures.</param>
+    /// <param name="peft">A model whose active adapter is LoRA, or routed (Lily) at fixed mixtures, or any method that declares its factors.</param>
     /// <param name="directory">Where to write (both files replaced together).</param>
     /// <param name="rank">The new rank k, from 1 to the adapter's rank r.</param>
-    /// <param name="mixtures">For Lily: mixtures by layer path, as in <see cref="ExportAsLora{TModel}"/>.</param>
+    /// <param name="mixtures">For routed layers: mixtures by layer path, as in <see cref="ExportAsLora{TModel}"/>.</param>
     /// <returns>The energy kept per layer and overall, and the config written.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="rank"/> is below 1 or above r.</exception>
-    /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
+    /// <exception cref="ArgumentException">A routed layer has no mixture given and none frozen, or a mixture does not fit.</exception>
     /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>; LoRA, CLoRA and Lily do).</exception>
     public static LoraSqueezeReport ExportSqueezedLora<TModel>(this PeftModel<TModel> peft, string directory, int rank, IReadOnlyDictionary<string, double[]>? mixtures = null)
         where TModel : nn.Module
@@ -75,14 +75,14 @@ public static class LoraExport
     /// keyed by its escaped full path, which PEFT loads.
     /// The source layers may differ in rank (a LoRA with its own <c>rank_pattern</c>).
     /// </summary>
-    /// <param name="peft">A model whose active adapter is LoRA, or Lily at fixed mixtures.</param>
+    /// <param name="peft">A model whose active adapter is LoRA, or routed (Lily) at fixed mixtures, or any method that declares its factors.</param>
     /// <param name="directory">Where to write (both files replaced together).</param>
     /// <param name="energy">The share of each layer's energy to keep, in (0, 1].</param>
-    /// <param name="mixtures">For Lily: mixtures by layer path, as in <see cref="ExportAsLora{TModel}"/>.</param>
+    /// <param name="mixtures">For routed layers: mixtures by layer path, as in <see cref="ExportAsLora{TModel}"/>.</param>
     /// <returns>Per layer the energy kept (its rank in <see cref="LoraSqueezeReport.Config"/>), overall, and the config written.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="energy"/> is not in (0, 1].</exception>
-    /// <exception cref="ArgumentException">A Lily layer has no mixture given and none frozen, or a mixture does not fit.</exception>
-    /// <exception cref="NotSupportedException">The adapter is neither LoRA nor Lily.</exception>
+    /// <exception cref="ArgumentException">A routed layer has no mixture given and none frozen, or a mixture does not fit.</exception>
+    /// <exception cref="NotSupportedException">A layer's method declares no fixed low-rank factors (<see cref="AdapterLinear.UpdateFactors"/>).</exception>
     public static LoraSqueezeReport ExportSqueezedLoraByEnergy<TModel>(this PeftModel<TModel> peft, string directory, double energy, IReadOnlyDictionary<string, double[]>? mixtures = null)
         where TModel : nn.Module
     {
@@ -90,7 +90,7 @@ public static class LoraExport
         if (!(energy > 0 && energy <= 1)) throw new ArgumentOutOfRangeException(nameof(energy), energy, "The energy to keep must be in (0, 1].");
         using var scope = NewDisposeScope();
         var layers = LayerFactors.Of(peft, mixtures, nameof(mixtures));
-        var ranks = layers.Select(l => RankForEnergy(LoraSqueeze.Truncate(l.B, l.A, l.Scaling, l.Rank).SingularValues, energy)).ToList();
+        var ranks = layers.Select(l => RankForEnergy(LowRankTruncation.Truncate(l.B, l.A, l.Scaling, l.Rank).SingularValues, energy)).ToList();
         return Squeeze(peft, directory, layers, LoraConfigFor(peft, layers, ranks));
     }
 
@@ -114,7 +114,7 @@ public static class LoraExport
         foreach (var layer in layers)
         {
             int k = config.RankFor(layer.Path);
-            var squeezed = LoraSqueeze.Truncate(layer.B, layer.A, layer.Scaling, k, targetScaling: config.ScalingFor(layer.Path));
+            var squeezed = LowRankTruncation.Truncate(layer.B, layer.A, layer.Scaling, k, targetScaling: config.ScalingFor(layer.Path));
             tensors.AddRange(Pair(layer.Path, squeezed.A.to(layer.A.dtype), squeezed.B.to(layer.A.dtype)));
             reports.Add(new LayerSqueeze(layer.Path, layer.Rank, squeezed.EnergyKept, squeezed.ResidualFrobeniusNorm, squeezed.SingularValues));
             total += squeezed.SingularValues.Sum(s => s * s);
