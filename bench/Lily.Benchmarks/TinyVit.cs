@@ -1,4 +1,4 @@
-using Lily.Samples.FashionMnist;
+using Lily.FashionMnist;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;

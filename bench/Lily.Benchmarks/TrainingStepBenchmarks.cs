@@ -1,4 +1,4 @@
-using Lily.Samples.FashionMnist;
+using Lily.FashionMnist;
 using BenchmarkDotNet.Attributes;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using Lily.Bert.Modeling;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Methods;
 using Lily.Serialization;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Methods;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.Bert;
