@@ -146,8 +146,8 @@ internal sealed class DataParallelRun(FashionMnistOptions options, MpiWorld worl
     private void Write(string command, IReadOnlyList<string> rows, string note)
     {
         // Under mpiexec the built program runs, not `dotnet run` (which would build once per rank).
-        command = command.Replace("dotnet run -c Release --project samples/Lily.Samples.FashionMnist --",
-            "dotnet samples/Lily.Samples.FashionMnist/bin/Release/net10.0/Lily.Samples.FashionMnist.dll", StringComparison.Ordinal);
+        command = command.Replace("dotnet run -c Release --project experiments/Lily.Experiments --",
+            "dotnet experiments/Lily.Experiments/bin/Release/net10.0/Lily.Experiments.dll", StringComparison.Ordinal);
         Directory.CreateDirectory(options.OutputFolder);
         var text = new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"# Data-parallel fine-tuning, {world.Size} ranks")
