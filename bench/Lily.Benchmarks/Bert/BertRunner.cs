@@ -8,7 +8,7 @@ namespace Lily.Benchmarks.Bert;
 /// <summary>
 /// Cost per method at real scale (issue 23): the MiniLM-shaped BERT classifier (<see cref="BertSize.MiniLm"/>,
 /// mean pooling, random weights: time does not depend on their values), batch 16 × 128. For LoRA r = 8
-/// (alpha 16) and DoRA, Lily and CLoRA at LoRA's budget as the text sample's <see cref="MethodCatalog"/> matches them,
+/// (alpha 16) and DoRA, Lily and CLoRA at LoRA's budget as <see cref="MethodCatalog"/> (shared/Lily.TextClassification) matches them,
 /// and full fine-tuning: a training step (forward, cross-entropy, backward, AdamW), an unmerged and a merged
 /// inference forward, against the frozen model's forward timed in the same interleaved rounds
 /// (<see cref="PairedRunner.Measure"/>); peak native memory of a step (<see cref="NativeMemory"/>, a child

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily.Tests.Support.Zoo;
+namespace Lily.TestModels.Llama;
 
 /// <summary>
 /// Rotary position embedding in the Hugging Face Llama convention (rotate_half): rotates
@@ -17,7 +17,8 @@ public sealed class RotaryEmbedding : nn.Module<Tensor, Tensor>
     /// <param name="headDim">Per-head features (even).</param>
     /// <param name="maxPositions">Longest sequence supported.</param>
     /// <param name="theta">RoPE base.</param>
-    public RotaryEmbedding(long headDim, long maxPositions, double theta = 10000.0) : base(nameof(RotaryEmbedding))
+    /// <param name="device">Where the tables live (null: the CPU); the forward moves them to its input's device if they differ.</param>
+    public RotaryEmbedding(long headDim, long maxPositions, double theta = 10000.0, Device? device = null) : base(nameof(RotaryEmbedding))
     {
         if (headDim % 2 != 0) throw new ArgumentException("The head dimension must be even.", nameof(headDim));
         using (var scope = NewDisposeScope())
@@ -25,24 +26,33 @@ public sealed class RotaryEmbedding : nn.Module<Tensor, Tensor>
             var invFreq = 1.0 / pow(theta, arange(0, headDim, 2, dtype: ScalarType.Float64) / headDim);
             var freqs = outer(arange(maxPositions, dtype: ScalarType.Float64), invFreq);
             var emb = cat([freqs, freqs], -1);
-            cos_cached = emb.cos().to(ScalarType.Float32).MoveToOuterDisposeScope();
-            sin_cached = emb.sin().to(ScalarType.Float32).MoveToOuterDisposeScope();
+            cos_cached = emb.cos().to(ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
+            sin_cached = emb.sin().to(ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
         }
         register_buffer(nameof(cos_cached), cos_cached, persistent: false);
         register_buffer(nameof(sin_cached), sin_cached, persistent: false);
     }
 
+    /// <inheritdoc cref="RmsNorm.Scoped"/>
+    public bool Scoped { get; set; } = true;
+
     /// <summary>x · cos + rotate_half(x) · sin at each token's position.</summary>
     public override Tensor forward(Tensor x)
     {
+        if (!Scoped) return Compute(x);
         using var scope = NewDisposeScope();
+        return Compute(x).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Compute(Tensor x)
+    {
         long tokens = x.shape[^2];
         // TorchSharp's named_buffers skips non-persistent buffers, so Module.to() never moves these tables:
-        // bring them to the input's dtype and device here.
+        // bring them to the input's dtype and device here (no copy when they already match).
         var cos = cos_cached.narrow(0, 0, tokens).to(x.dtype, x.device);
         var sin = sin_cached.narrow(0, 0, tokens).to(x.dtype, x.device);
         var halves = x.chunk(2, -1);
         var rotated = cat([-halves[1], halves[0]], -1);
-        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+        return x * cos + rotated * sin;
     }
 }

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lily.Tests.Support.Zoo;
+namespace Lily.TestModels.Llama;
 
 /// <summary>
 /// Zoo style (h): a small Llama-style causal decoder written as Microsoft.ML.GenAI writes it (RMSNorm, rotary

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lily.Tests.Support.Zoo;
+namespace Lily.TestModels.Llama;
 
 /// <summary>The decoder stack of <see cref="LlamaStyleDecoder"/>, without embedding: layers, then the final norm.</summary>
 public sealed class LlamaModel : nn.Module<Tensor, Tensor>
