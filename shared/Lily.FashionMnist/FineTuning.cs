@@ -26,7 +26,7 @@ public sealed class FineTuning(FashionMnistOptions options, IAnsiConsole console
     /// <summary>The adapters' AdamW learning rate when it is not tuned.</summary>
     public const double DefaultLearningRate = 2e-3;
 
-    /// <summary>The sample's ViT for classes 5–9 (untrained).</summary>
+    /// <summary>The Fashion-MNIST ViT for classes 5–9 (untrained).</summary>
     /// <param name="depth">Transformer blocks: 4 for the sample, more for the sweep's deep variant (same width).</param>
     public static VisionTransformer BuildModel(int depth = 4) => new(patchSize: 7, dim: 64, depth: depth, heads: 4, mlpRatio: 2.0, numClasses: 5);
 

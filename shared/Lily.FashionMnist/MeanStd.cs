@@ -1,6 +1,6 @@
 namespace Lily.FashionMnist;
 
-/// <summary>Mean and sample standard deviation (0 for a single value), as every table of the sample reports them.</summary>
+/// <summary>Mean and sample standard deviation (0 for a single value), as every Fashion-MNIST table reports them.</summary>
 public readonly record struct MeanStd(double Mean, double Std, int Count)
 {
     /// <summary>The statistics of <paramref name="values"/>.</summary>
