@@ -33,22 +33,25 @@ internal sealed class Comparison(FashionMnistOptions options, bool compareRoutin
         var lily = FineTuning.MatchLily(lora, FineTuning.Targets, options.LilyStrideA, options.LilyExperts);
         console.MarkupLine($"Budget (PeftPlan, head included): LoRA r = {options.LoraRank} → {lily.Budget:N0} trainable parameters; Lily r = {((LilyConfig)lily.Config).R} (stride_A {options.LilyStrideA}, {options.LilyExperts} experts) → {lily.Trainable:N0} ({lily.RelativeGap:+0.0%;-0.0%}).");
 
-        var methods = new List<string> { "head", "lora", "lily" };
-        if (compareRouting) methods.AddRange(["lily-per-sample", "lily-per-token"]);
-        methods.Add("full");
+        // The methods, in the table's order, each with its adapter (null: head only, full fine-tuning).
+        var lilyConfig = (LilyConfig)lily.Config;
+        var methods = new List<(string Name, PeftConfig? Config)> { ("head", null), ("lora", lora), ("lily", lilyConfig) };
+        if (compareRouting)
+            methods.AddRange([("lily-per-sample", lilyConfig with { Routing = LilyRouting.PerSample }), ("lily-per-token", lilyConfig with { Routing = LilyRouting.PerToken })]);
+        methods.Add(("full", null));
         // --deploy measures Lily deployed as LoRA, beside the LoRA it is matched to.
-        if (deploy) methods = ["lora", "lily"];
+        if (deploy) methods = [("lora", lora), ("lily", lilyConfig)];
         var deployment = new Deployment(pretrained, device, options.OutputFolder);
 
         var results = new List<MethodResult>();
         foreach (int seed in options.Seeds)
         {
-            foreach (var method in methods)
+            foreach (var (method, config) in methods)
             {
                 Action<PeftModel<VisionTransformer>, FashionMnistDataset>? measure = deploy && method == "lily"
                     ? (peft, test) => Deployments.Add(deployment.Measure(peft, adaptTrain, test, seed))
                     : null;
-                var result = steps.FineTune(method, seed, ConfigFor(method, lora, (LilyConfig)lily.Config), pretrained, adaptTrain, adaptTest, device, measure);
+                var result = steps.FineTune(method, seed, config, pretrained, adaptTrain, adaptTest, device, measure);
                 console.MarkupLine($"  seed {seed} [bold]{method,-16}[/] test accuracy {result.TestAccuracy:P2}, {result.TrainableParameters:N0} trainable, {result.Seconds:F1} s, {result.FileBytes:N0} bytes saved ({result.CompactFileBytes:N0} compact)");
                 results.Add(result);
             }
@@ -57,13 +60,4 @@ internal sealed class Comparison(FashionMnistOptions options, bool compareRoutin
         foreach (var t in pretrained.Values) t.Dispose();
         return results;
     }
-
-    private static PeftConfig? ConfigFor(string method, LoraConfig lora, LilyConfig lily) => method switch
-    {
-        "head" or "full" => null,
-        "lora" => lora,
-        "lily-per-sample" => lily with { Routing = LilyRouting.PerSample },
-        "lily-per-token" => lily with { Routing = LilyRouting.PerToken },
-        _ => lily,
-    };
 }
