@@ -17,7 +17,7 @@ public sealed class RotaryEmbedding : nn.Module<Tensor, Tensor>
     /// <param name="headDim">Per-head features (even).</param>
     /// <param name="maxPositions">Longest sequence supported.</param>
     /// <param name="theta">RoPE base.</param>
-    /// <param name="device">Where the tables live (null: the CPU); the forward moves them to its input's device if they differ.</param>
+    /// <param name="device">Where the tables live (null: torch's default device); the forward moves them to its input's device if they differ.</param>
     public RotaryEmbedding(long headDim, long maxPositions, double theta = 10000.0, Device? device = null) : base(nameof(RotaryEmbedding))
     {
         if (headDim % 2 != 0) throw new ArgumentException("The head dimension must be even.", nameof(headDim));
@@ -26,8 +26,9 @@ public sealed class RotaryEmbedding : nn.Module<Tensor, Tensor>
             var invFreq = 1.0 / pow(theta, arange(0, headDim, 2, dtype: ScalarType.Float64) / headDim);
             var freqs = outer(arange(maxPositions, dtype: ScalarType.Float64), invFreq);
             var emb = cat([freqs, freqs], -1);
-            cos_cached = emb.cos().to(ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
-            sin_cached = emb.sin().to(ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
+            // Without a device the tables stay where torch's default device put them (the meta device, in a test).
+            cos_cached = (device is null ? emb.cos().to(ScalarType.Float32) : emb.cos().to(ScalarType.Float32, device)).MoveToOuterDisposeScope();
+            sin_cached = (device is null ? emb.sin().to(ScalarType.Float32) : emb.sin().to(ScalarType.Float32, device)).MoveToOuterDisposeScope();
         }
         register_buffer(nameof(cos_cached), cos_cached, persistent: false);
         register_buffer(nameof(sin_cached), sin_cached, persistent: false);
