@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Lily.Samples.FashionMnist;
+using Lily.FashionMnist;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;

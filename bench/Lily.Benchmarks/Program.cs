@@ -4,7 +4,7 @@ namespace Lily.Benchmarks;
 
 /// <summary>
 /// Runs the benchmarks: <c>dotnet run -c Release --project bench/Lily.Benchmarks -- --filter '*'</c>.
-/// Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>;
+/// One parser reads the line (<see cref="BenchOptions.Parse"/>). Besides BenchmarkDotNet's options it takes <c>--device cpu|cuda</c> and <c>--threads N</c>;
 /// <c>--paired [rounds]</c> instead runs the interleaved ratio measurement (<see cref="PairedRunner"/>),
 /// <c>--mixed [rounds]</c> the cost of mixed-adapter batches (<see cref="MixedBatchRunner"/>),
 /// <c>--llama [rounds] [--quick]</c> adapter overhead against FLOP share on a Llama-style stack (<see cref="Llama.LlamaRunner"/>),
@@ -18,11 +18,11 @@ public static class Program
     /// <summary>Entry point.</summary>
     public static int Main(string[] args)
     {
-        var options = BenchOptions.Parse(args, out var rest);
+        var options = BenchOptions.Parse(args);
         BenchOptions.Current = options;
 
-        if (rest.Length > 0 && rest[0] == NativeMemory.Command)
-            return NativeMemory.Probe(rest[1..], (kind, target, operation) =>
+        if (options.Mode == NativeMemory.Command)
+            return NativeMemory.Probe([.. options.Words], (kind, target, operation) =>
             {
                 torch.set_num_threads(options.Threads);
                 return kind switch
@@ -42,21 +42,17 @@ public static class Program
             return 2;
         }
         Console.WriteLine($"Lily benchmarks: device {options.Device}, torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs.");
-        if (rest.Length > 0 && rest[0] == PairedRunner.Command)
-            return PairedRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
-        if (rest.Length > 0 && rest[0] == Llama.LlamaRunner.Command)
-            return Llama.LlamaRunner.Run(rest[1..]);
-        if (rest.Length > 0 && rest[0] == Llama.LeverRunner.Command)
-            return Llama.LeverRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Length > 2 ? rest[2] : null);
-        if (rest.Length > 0 && rest[0] == SadeRunner.Command)
-            return SadeRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30);
-        if (rest.Length > 0 && rest[0] == SiteCost.SiteCostRunner.Command)
-            return SiteCost.SiteCostRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 30, rest.Contains("--tiny"));
-        if (rest.Length > 0 && rest[0] == Bert.BertRunner.Command)
-            return Bert.BertRunner.Run(rest[1..]);
-        if (rest.Length > 0 && rest[0] == MixedBatchRunner.Command)
-            return MixedBatchRunner.Run(rest.Length > 1 ? int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 15);
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create());
+        switch (options.Mode)
+        {
+            case PairedRunner.Command: return PairedRunner.Run(options.Rounds ?? 30);
+            case Llama.LlamaRunner.Command: return Llama.LlamaRunner.Run(options.Rounds, options.Quick, options.Tax);
+            case Llama.LeverRunner.Command: return Llama.LeverRunner.Run(options.Rounds ?? 30, options.Words.FirstOrDefault());
+            case SadeRunner.Command: return SadeRunner.Run(options.Rounds ?? 30);
+            case SiteCost.SiteCostRunner.Command: return SiteCost.SiteCostRunner.Run(options.Rounds ?? 30, options.Tiny);
+            case Bert.BertRunner.Command: return Bert.BertRunner.Run(options.Rounds, options.Quick, options.Targets);
+            case MixedBatchRunner.Command: return MixedBatchRunner.Run(options.Rounds ?? 15);
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run([.. options.BenchmarkArguments], BenchConfig.Create());
         return 0;
     }
 }

@@ -1,10 +1,10 @@
-using Lily.Samples.FashionMnist;
+using Lily.FashionMnist;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 
 /// <summary>
-/// The training benchmark's model: the sample's <see cref="VisionTransformer"/> at ViT-Tiny's width and
+/// The training benchmark's model: the Fashion-MNIST <see cref="VisionTransformer"/> (shared/Lily.FashionMnist) at ViT-Tiny's width and
 /// MLP, with fewer blocks, on 32×32 RGB images in 4×4 patches.
 /// </summary>
 public static class TinyVitSize
@@ -36,7 +36,7 @@ public static class TinyVitSize
     /// <summary>Classes of the head.</summary>
     public const int Classes = 10;
 
-    /// <summary>Builds the model (the Fashion-MNIST sample's ViT, at these sizes) on <paramref name="device"/>.</summary>
+    /// <summary>Builds the model (the Fashion-MNIST ViT of shared/Lily.FashionMnist, at these sizes) on <paramref name="device"/>.</summary>
     public static VisionTransformer Create(Device device)
     {
         var model = new VisionTransformer(imageSize: ImageSize, patchSize: 4, dim: Dim, depth: Depth, heads: Heads, mlpRatio: 4.0, numClasses: Classes, inChannels: Channels);

@@ -1,11 +1,11 @@
-using Lily.Samples.FashionMnist;
+using Lily.FashionMnist;
 using BenchmarkDotNet.Attributes;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 
 /// <summary>
-/// A the sample's ViT (<see cref="TinyVitSize"/>) with adapters on q/k/v/o, fc1 and fc2 of every block and a trained head,
+/// The Fashion-MNIST ViT (<see cref="TinyVitSize"/>) with adapters on q/k/v/o, fc1 and fc2 of every block and a trained head,
 /// an AdamW optimizer and a fixed batch: everything one training step needs.
 /// </summary>
 public sealed class TinyVitCase : IDisposable
@@ -41,7 +41,7 @@ public sealed class TinyVitCase : IDisposable
     /// <summary>Builds model, adapters, optimizer and batch for <paramref name="adapter"/> (not <see cref="Adapter.Frozen"/>).</summary>
     /// <param name="adapter">The method.</param>
     /// <param name="device">Where everything lives.</param>
-    /// <param name="attachment">Replace the layers (the sample's fields allow it) or attach by forward hooks.</param>
+    /// <param name="attachment">Replace the layers (the ViT's fields allow it) or attach by forward hooks.</param>
     /// <exception cref="InvalidOperationException">The model's trainable count differs from <see cref="TrainableParameters"/>.</exception>
     public static TinyVitCase Create(Adapter adapter, Device device, AdapterAttachment attachment = AdapterAttachment.Auto)
     {
@@ -107,7 +107,7 @@ public sealed class TinyVitCase : IDisposable
 }
 
 /// <summary>
-/// End-to-end training step (forward + backward + AdamW step) of the sample's ViT (<see cref="TinyVitSize"/>) with LoRA
+/// End-to-end training step (forward + backward + AdamW step) of the Fashion-MNIST ViT (<see cref="TinyVitSize"/>) with LoRA
 /// r = 8 against Lily in each routing mode at the matched trainable-parameter budget.
 /// </summary>
 [Config(typeof(TrainingColumns))]

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using Lily.Bert.Modeling;
-using Lily.Samples.Text.Data;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Data;
+using Lily.TextClassification.Methods;
 using Lily.Samples.Text.Reporting;
-using Lily.Samples.Text.Training;
+using Lily.TextClassification;
+using Lily.TextClassification.Training;
 using Spectre.Console;
 using TorchSharp;
 

@@ -1,11 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Lily.Samples.Text;
-using Lily.Samples.Text.Study;
 using Spectre.Console;
 
-// A pretrained BERT (MiniLM) fine-tuned on real labelled text: head only, LoRA, Lily, full (the main job),
-// or the tuned 1k study of every method (--study).
+// A pretrained BERT (MiniLM) fine-tuned on real labelled text: head only, LoRA, Lily, full.
+// (The tuned 1k study of every method is research: experiments/Lily.Experiments.Text.)
 var defaults = new MainJobOptions();
 var backbone = new Option<string>("--backbone") { Description = "Pretrained encoder: minilm (all-MiniLM-L6-v2) or arctic (snowflake-arctic-embed-xs)", DefaultValueFactory = _ => defaults.Backbone };
 var task = new Option<string>("--task") { Description = "Task: spam (SpamAssassin, ham/spam) or brown (Brown corpus genre, 15 classes)", DefaultValueFactory = _ => defaults.Task };
@@ -23,13 +22,10 @@ var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0
 var output = new Option<string>("--output") { Description = "Folder for the results", DefaultValueFactory = _ => defaults.OutputFolder };
 var data = new Option<string?>("--data") { Description = "Cache folder for the npm datasets (default: ~/.cache/lily-datasets or $LILY_DATA_CACHE)" };
 var quick = new Option<bool>("--quick") { Description = "Smoke run: 96 training / 96 test examples, 64 word pieces, one epoch (CI)" };
-var studyTasks = new Option<string[]?>("--study-tasks") { Description = "With --study: only these tasks (spam, brown); processes given disjoint tasks may share one --output", AllowMultipleArgumentsPerToken = true };
-var reportOnly = new Option<bool>("--report-only") { Description = "With --study: rewrite study.md and the plots from study-runs.csv, training nothing" };
-var study = new Option<bool>("--study") { Description = "The 1k study instead: every method tuned on a validation split, 3 seeds, two tasks, two target sets, two backbones (hours; resumable)" };
 
 var root = new RootCommand("Fine-tune a pretrained BERT (MiniLM) on real labelled text with LoRA, Lily and more")
 {
-    backbone, task, methods, targets, loraRank, trainExamples, testExamples, epochs, maxLength, seeds, lr, scaling, threads, output, data, quick, study, studyTasks, reportOnly,
+    backbone, task, methods, targets, loraRank, trainExamples, testExamples, epochs, maxLength, seeds, lr, scaling, threads, output, data, quick,
 };
 root.SetAction(parsed =>
 {
@@ -37,17 +33,6 @@ root.SetAction(parsed =>
     if (parsed.GetValue(threads) is > 0 and var n) TorchSharp.torch.set_num_threads(n);
     try
     {
-        if (parsed.GetValue(study))
-        {
-            var studyOptions = new StudyOptions();
-            if (parsed.GetValue(quick)) studyOptions = StudyOptionsQuick.Of(studyOptions);
-            if (parsed.GetValue(studyTasks) is { Length: > 0 } only) studyOptions = studyOptions with { OnlyTasks = only };
-            var runner = new OneKStudy(studyOptions, parsed.GetValue(output)!, AnsiConsole.Console);
-            if (parsed.GetValue(reportOnly)) runner.Report(command);
-            else runner.Run(command);
-            return 0;
-        }
-
         // --quick sets the defaults; an option given explicitly wins over it.
         bool Given(Option option) => parsed.GetResult(option) is { Implicit: false };
         var options = parsed.GetValue(quick) ? defaults.Quick() : defaults;
@@ -82,5 +67,5 @@ root.SetAction(parsed =>
 });
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 // Logs and CI: no colour codes, and lines as long as they are rather than wrapped at 80 columns.
-Lily.Samples.PlainConsole.WhenRedirected(AnsiConsole.Console, Console.IsOutputRedirected);
+Lily.ConsoleOutput.PlainConsole.WhenRedirected(AnsiConsole.Console, Console.IsOutputRedirected);
 return root.Parse(args).Invoke();

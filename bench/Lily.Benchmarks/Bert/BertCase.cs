@@ -1,5 +1,5 @@
 using Lily.Bert.Modeling;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Methods;
 using Lily.Serialization;
 using static TorchSharp.torch;
 
@@ -62,7 +62,7 @@ public sealed class BertCase : IDisposable
         _ => 0,
     };
 
-    /// <summary>The methods of the benchmark at LoRA r = <see cref="Budget.LoraRank"/>'s budget on <paramref name="size"/>, as the text sample's catalog matches them.</summary>
+    /// <summary>The methods of the benchmark at LoRA r = <see cref="Budget.LoraRank"/>'s budget on <paramref name="size"/>, as the shared text methods' catalog matches them.</summary>
     public static IReadOnlyList<AdaptationMethod> Methods(BertSize size, string targets, IEnumerable<string> ids)
     {
         using var shape = NewModel(size, META);

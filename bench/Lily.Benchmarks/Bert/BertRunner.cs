@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Methods;
 using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.Bert;
@@ -8,7 +8,7 @@ namespace Lily.Benchmarks.Bert;
 /// <summary>
 /// Cost per method at real scale (issue 23): the MiniLM-shaped BERT classifier (<see cref="BertSize.MiniLm"/>,
 /// mean pooling, random weights: time does not depend on their values), batch 16 × 128. For LoRA r = 8
-/// (alpha 16) and DoRA, Lily and CLoRA at LoRA's budget as the text sample's <see cref="MethodCatalog"/> matches them,
+/// (alpha 16) and DoRA, Lily and CLoRA at LoRA's budget as <see cref="MethodCatalog"/> (shared/Lily.TextClassification) matches them,
 /// and full fine-tuning: a training step (forward, cross-entropy, backward, AdamW), an unmerged and a merged
 /// inference forward, against the frozen model's forward timed in the same interleaved rounds
 /// (<see cref="PairedRunner.Measure"/>); peak native memory of a step (<see cref="NativeMemory"/>, a child
@@ -21,23 +21,17 @@ public static class BertRunner
     /// <summary>The argument that selects this mode.</summary>
     public const string Command = "--bert";
 
-    /// <summary>The argument of the quick mode.</summary>
-    public const string Quick = "--quick";
-
-    /// <summary>The argument that names the target set (<see cref="TargetSet"/>): <c>qv</c> (default) or <c>all</c>.</summary>
-    public const string Targets = "--targets";
-
     private static readonly string[] Trained = ["lora", "dora", "lily", "clora", "full"];
     private static readonly string[] Mergeable = ["lora", "dora", "lily", "clora"];
 
-    /// <summary>Parses <c>[rounds] [--quick] [--targets qv|all]</c> and runs.</summary>
-    public static int Run(string[] args)
+    /// <summary>Runs <c>--bert [rounds] [--quick] [--targets qv|all]</c> (parsed by <see cref="BenchOptions.Parse"/>).</summary>
+    /// <param name="givenRounds">Interleaved rounds, or null for the default (10).</param>
+    /// <param name="quick">CI's smoke run: the tiny shape, 2 rounds, no memory probes.</param>
+    /// <param name="givenTargets">The target set (<see cref="TargetSet"/>), or null for <c>qv</c>.</param>
+    public static int Run(int? givenRounds, bool quick, string? givenTargets)
     {
-        bool quick = args.Contains(Quick);
-        int at = Array.IndexOf(args, Targets);
-        string targets = at >= 0 && at + 1 < args.Length ? args[at + 1] : TargetSet.QueryValue;
-        var numbers = args.Where((a, i) => a != Quick && (at < 0 || (i != at && i != at + 1))).ToList();
-        int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 10;
+        string targets = givenTargets ?? TargetSet.QueryValue;
+        int rounds = quick ? 2 : givenRounds ?? 10;
         var size = quick ? BertSize.Tiny : BertSize.MiniLm;
         if (BenchOptions.Current.IsCuda) throw new ArgumentException("--bert measures the CPU (one thread); it takes no --device cuda.");
 

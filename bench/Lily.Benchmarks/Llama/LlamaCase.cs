@@ -91,8 +91,8 @@ public sealed class LlamaCase : IDisposable
         var model = new LlamaStack(depth, device) { ScopePerLayer = scope == StepScope.Block };
         var config = Budget.Lora(LlamaSize.TargetModules);
         var trainable = new List<Parameter>();
-        foreach (var block in model.Blocks)
-            trainable.AddRange(block.AddInlineLora(config.R, config.Scaling, form).parameters());
+        foreach (var inline in model.AddInlineLora(config.R, config.Scaling, form))
+            trainable.AddRange(inline.parameters());
         using (no_grad())
         {
             foreach (var (name, p) in model.named_parameters())
@@ -113,11 +113,12 @@ public sealed class LlamaCase : IDisposable
         {
             foreach (var (name, p) in inline.model.named_parameters().Where(p => p.parameter.requires_grad))
             {
-                // layers.0.inline_lora.q_proj_A → layers.0.q_proj.lora_A.default.weight
+                // layers.0.inline_lora.q_proj_A → layers.0.self_attn.q_proj.lora_A.default.weight (gate, up, down: mlp)
                 var parts = name.Split('.');
                 var projection = parts[3][..^2];
                 var kind = parts[3][^1];
-                p.copy_(source[$"{parts[0]}.{parts[1]}.{projection}.lora_{kind}.default.weight"]);
+                var parent = projection is "gate_proj" or "up_proj" or "down_proj" ? "mlp" : "self_attn";
+                p.copy_(source[$"{parts[0]}.{parts[1]}.{parent}.{projection}.lora_{kind}.default.weight"]);
             }
         }
     }

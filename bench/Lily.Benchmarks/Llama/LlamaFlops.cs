@@ -1,7 +1,7 @@
 namespace Lily.Benchmarks.Llama;
 
 /// <summary>
-/// Multiply-adds of the matrix products of one <see cref="LlamaBlock"/> per token — the one place the
+/// Multiply-adds of the matrix products of one <see cref="Lily.TestModels.Llama.LlamaDecoderLayer"/> of <see cref="LlamaStack"/> per token — the one place the
 /// benchmark's FLOP count is written. Elementwise work (norms, RoPE, softmax, SiLU, routing's softmax
 /// and mean) is not counted.
 /// </summary>

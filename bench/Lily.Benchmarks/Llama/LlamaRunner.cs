@@ -19,9 +19,6 @@ public static class LlamaRunner
     /// <summary>The argument that selects this mode.</summary>
     public const string Command = "--llama";
 
-    /// <summary>The argument of the quick mode.</summary>
-    public const string Quick = "--quick";
-
     private static readonly Adapter[] Adapters = [Adapter.Frozen, Adapter.Lora, Adapter.LilyBatchMean];
     private static readonly int[] Depths = [4, 1];
 
@@ -36,16 +33,14 @@ public static class LlamaRunner
         ("LoRA inline (copy)", (depth, device) => LlamaCase.CreateInline(InlineLoraForm.OutputCopy, depth, device), 0),
     ];
 
-    /// <summary>The argument of the library-tax mode: the 4-block stack only, frozen, the library's LoRA and the inline LoRAs.</summary>
-    public const string TaxOnly = "--tax";
-
-    /// <summary>Parses <c>[rounds] [--quick | --tax]</c> and runs.</summary>
-    public static int Run(string[] args)
+    /// <summary>Runs <c>--llama [rounds] [--quick | --tax]</c> (parsed by <see cref="BenchOptions.Parse"/>).</summary>
+    /// <param name="givenRounds">Interleaved rounds, or null for the default (15; 20 with <paramref name="taxOnly"/>).</param>
+    /// <param name="quick">CI's smoke run: the meta-device and inline checks, 2 rounds.</param>
+    /// <param name="taxOnly">The library-tax mode only.</param>
+    public static int Run(int? givenRounds, bool quick, bool taxOnly)
     {
-        bool quick = args.Contains(Quick);
-        if (args.Contains(TaxOnly)) return RunTax(args.Where(a => a != TaxOnly).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(20));
-        var numbers = args.Where(a => a != Quick).ToList();
-        int rounds = quick ? 2 : numbers.Count > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 15;
+        if (taxOnly) return RunTax(givenRounds ?? 20);
+        int rounds = quick ? 2 : givenRounds ?? 15;
         if (quick) CheckMeta();
         if (quick) CheckInline(BenchOptions.Current.TorchDevice);
         var device = BenchOptions.Current.TorchDevice;

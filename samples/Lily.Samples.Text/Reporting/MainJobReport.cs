@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
-using Lily.Samples.Text.Methods;
-using Lily.Samples.Text.Training;
+using Lily.TextClassification.Methods;
+using Lily.TextClassification;
+using Lily.TextClassification.Training;
 
 namespace Lily.Samples.Text.Reporting;
 

@@ -1,8 +1,8 @@
 using Lily.Bert.Tokenization;
 using Lily.Bert.Modeling;
 using Lily.Bert.Tests.Pretrained;
-using Lily.Samples.Text.Data;
-using Lily.Samples.Text.Methods;
+using Lily.TextClassification.Data;
+using Lily.TextClassification.Methods;
 using static TorchSharp.torch;
 
 namespace Lily.Bert.Tests.Adapters;

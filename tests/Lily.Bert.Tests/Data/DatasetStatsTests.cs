@@ -1,6 +1,6 @@
 using Lily.Bert.Tokenization;
 using System.Globalization;
-using Lily.Samples.Text.Data;
+using Lily.TextClassification.Data;
 using Xunit.Abstractions;
 
 namespace Lily.Bert.Tests.Data;

@@ -1,4 +1,4 @@
-using Lily.Samples.Text.Data;
+using Lily.TextClassification.Data;
 
 namespace Lily.Bert.Tests.Data;
 

@@ -1,6 +1,6 @@
 using Lily.Bert.Tokenization;
 using System.Text;
-using Lily.Samples.Text.Data;
+using Lily.TextClassification.Data;
 
 namespace Lily.Bert.Tests.Data;
 

@@ -2,7 +2,7 @@ using Lily.Bert.Tokenization;
 using Lily.Bert.Modeling;
 using Lily.Bert.Pretrained;
 using Lily.Bert.Tests.Conversion;
-using Lily.Samples.Text.Data;
+using Lily.TextClassification.Data;
 using static TorchSharp.torch;
 
 namespace Lily.Bert.Tests.Pretrained;

@@ -1,9 +1,11 @@
+using Lily.TestModels.Llama;
 using static TorchSharp.torch;
 
 namespace Lily.Tests.Support.Zoo;
 
 /// <summary>
-/// The model styles adapter injection must handle, as named factories with small dimensions. Each model takes
+/// The model styles adapter injection must handle, as named factories with small dimensions (the Llama-style
+/// decoder is shared/Lily.TestModels', which the benchmarks stack too). Each model takes
 /// [batch, tokens, InputDim]; weights depend only on the seed the caller sets with <c>torch.manual_seed</c>.
 /// </summary>
 public static class Zoo

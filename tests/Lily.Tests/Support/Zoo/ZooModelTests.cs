@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using Lily.TestModels.Llama;
 using static TorchSharp.torch;
 
 namespace Lily.Tests.Support.Zoo;
