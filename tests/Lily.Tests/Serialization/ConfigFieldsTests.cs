@@ -101,6 +101,35 @@ public class ConfigFieldsTests
     }
 
     [Fact]
+    public void Every_shared_property_is_a_declared_shared_field()
+    {
+        // The regex forms share their list form's field (PEFT's union); AutocastAdapterDtype is an argument of
+        // PEFT's get_peft_model, not a field of its file.
+        string[] notOwnField = [nameof(PeftConfig.TargetModulesRegex), nameof(PeftConfig.ExcludeModulesRegex), nameof(PeftConfig.AutocastAdapterDtype)];
+        var shared = typeof(PeftConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
+            .Where(p => p.SetMethod is not null && !notOwnField.Contains(p.Name)).Select(p => p.Name);
+
+        SharedConfigFields.All.Select(f => f.Property).OfType<string>().Should().BeEquivalentTo(shared);
+    }
+
+    [Fact]
+    public void Shared_fields_read_onto_a_copy_of_the_methods_config()
+    {
+        var kept = new GatedLoraConfig { R = 3 };
+        PeftMethods.TryGetReader(GatedLoraConfig.Type, out _).Should().BeTrue();
+        var json = AdapterConfigFile.ToJson(kept with { TargetModules = ["q"], InferenceMode = true });
+        var f = new ConfigFieldReader(System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject(), "x.json");
+
+        var applied = SharedConfigFields.Apply(f, kept);
+
+        applied.Should().BeOfType<GatedLoraConfig>().Which.R.Should().Be(3);
+        applied.TargetModules.Should().Equal("q");
+        applied.InferenceMode.Should().BeTrue();
+        kept.TargetModules.Should().BeNull("the reader's own instance is not changed");
+        kept.InferenceMode.Should().BeFalse();
+    }
+
+    [Fact]
     public void Size_settings_come_from_the_declarations()
     {
         new LilyConfig().RankKnob.Should().Be("r");
