@@ -16,9 +16,10 @@ public sealed class ConfigField
     private readonly Func<PeftConfig, object?>? get;
 
     internal ConfigField(string name, string? property, Action<PeftConfig, ConfigFieldWriter>? write,
-        Action<ConfigFieldReader, PeftConfig> read, Action<PeftConfig>? validate, Func<PeftConfig, object?>? get)
+        Action<ConfigFieldReader, PeftConfig> read, Action<PeftConfig>? validate, Func<PeftConfig, object?>? get, string? note = null)
     {
         Name = name;
+        Note = note;
         Property = property;
         this.write = write;
         this.read = read;
@@ -34,6 +35,9 @@ public sealed class ConfigField
     /// PEFT field this library writes with PEFT's fixed default or only checks on reading.
     /// </summary>
     public string? Property { get; }
+
+    /// <summary>For a field without a property, what the library does with it (for the generated field reference).</summary>
+    internal string? Note { get; }
 
     /// <summary>True when the field is written to the file.</summary>
     public bool IsWritten => write is not null;

@@ -111,16 +111,17 @@ public sealed class ConfigFields<TConfig> where TConfig : PeftConfig, new()
     /// <param name="value">What is written: PEFT's default.</param>
     /// <param name="read">Checks the file's value (given the field's name), e.g. with <see cref="ConfigFieldReader.RejectTrue"/>.</param>
     public ConfigFields<TConfig> Fixed(string name, JsonNode? value, Action<ConfigFieldReader, string> read) =>
-        Add(new ConfigField(name, null, (_, w) => w.Set(name, value?.DeepClone()), (f, _) => read(f, name), null, null));
+        Add(new ConfigField(name, null, (_, w) => w.Set(name, value?.DeepClone()), (f, _) => read(f, name), null, null,
+            "not implemented: written as PEFT's default, refused when a file sets what would change the result"));
 
     /// <summary>PEFT fields, not written, that refuse a file where they are true (see <see cref="ConfigFieldReader.RejectTrue"/>).</summary>
-    public ConfigFields<TConfig> RejectTrue(params string[] names) => ReadOnly(names, (f, n) => f.RejectTrue(n));
+    public ConfigFields<TConfig> RejectTrue(params string[] names) => ReadOnly(names, (f, n) => f.RejectTrue(n), "not implemented: refused when true");
 
     /// <summary>PEFT fields, not written, that refuse a file where they are set (see <see cref="ConfigFieldReader.RejectNonEmpty"/>).</summary>
-    public ConfigFields<TConfig> RejectNonEmpty(params string[] names) => ReadOnly(names, (f, n) => f.RejectNonEmpty(n));
+    public ConfigFields<TConfig> RejectNonEmpty(params string[] names) => ReadOnly(names, (f, n) => f.RejectNonEmpty(n), "not implemented: refused when set");
 
     /// <summary>PEFT fields, not written, that cannot change the result and so are not reported as unknown (see <see cref="ConfigFieldReader.Ignore"/>).</summary>
-    public ConfigFields<TConfig> Ignore(params string[] names) => ReadOnly(names, (f, n) => f.Ignore(n));
+    public ConfigFields<TConfig> Ignore(params string[] names) => ReadOnly(names, (f, n) => f.Ignore(n), "read and ignored: it cannot change the result here");
 
     /// <summary>Writes every written field of <paramref name="config"/>: the body of <see cref="PeftConfig.WriteFields"/>.</summary>
     public void Write(TConfig config, ConfigFieldWriter w)
@@ -162,9 +163,9 @@ public sealed class ConfigFields<TConfig> where TConfig : PeftConfig, new()
         return copy;
     }
 
-    private ConfigFields<TConfig> ReadOnly(string[] names, Action<ConfigFieldReader, string> read)
+    private ConfigFields<TConfig> ReadOnly(string[] names, Action<ConfigFieldReader, string> read, string note)
     {
-        foreach (var name in names) Add(new ConfigField(name, null, null, (f, _) => read(f, name), null, null));
+        foreach (var name in names) Add(new ConfigField(name, null, null, (f, _) => read(f, name), null, null, note));
         return this;
     }
 

@@ -70,7 +70,7 @@ internal static class SharedConfigFields
         Provenance("base_model_name_or_path"),
         Provenance("revision"),
         Provenance("task_type"),
-        new ConfigField("peft_version", null, null, (f, _) => f.Ignore("peft_version"), null, null),
+        new ConfigField("peft_version", null, null, (f, _) => f.Ignore("peft_version"), null, null, ProvenanceNote),
     ];
 
     /// <summary>Writes every shared field of <paramref name="config"/>.</summary>
@@ -93,7 +93,9 @@ internal static class SharedConfigFields
         new(name, property, (c, w) => w.Set(name, write(c)), (f, c) => read(f, name, c), null, null);
 
     private static ConfigField Provenance(string name) =>
-        new(name, null, (_, w) => w.Set(name, null), (f, _) => f.Ignore(name), null, null);
+        new(name, null, (_, w) => w.Set(name, null), (f, _) => f.Ignore(name), null, null, ProvenanceNote);
+
+    private const string ProvenanceNote = "where the adapter came from: written as null, ignored on reading";
 
     private static void Set(PeftConfig config, string property, object? value) =>
         typeof(PeftConfig).GetProperty(property)!.SetValue(config, value);
