@@ -4,7 +4,8 @@ namespace Lily;
 
 /// <summary>
 /// The fine-tuning methods whose <c>adapter_config.json</c> this library can read, by PEFT's
-/// <c>peft_type</c>. LoRA (<c>"LORA"</c>), Lily (<c>"LILY"</c>) and CLoRA (<c>"CLORA"</c>) are built in; a new method
+/// <c>peft_type</c>. LoRA (<see cref="LoraConfig.Type"/>), Lily (<see cref="LilyConfig.Type"/>) and CLoRA
+/// (<see cref="CLoraConfig.Type"/>) are built in; a new method
 /// registers a reader for its own fields once, before its first file is loaded.
 /// </summary>
 /// <remarks>

@@ -17,29 +17,28 @@ public sealed record CLoraConfig : PeftConfig
     /// <summary>The method's <c>peft_type</c> in <c>adapter_config.json</c>.</summary>
     public const string Type = "CLORA";
 
-    /// <summary>Rank r of each base space and core. Written as <c>r</c>; at least 1 (the paper uses 8).</summary>
+    /// <summary>Rank r of each base space and core. At least 1 (the paper uses 8).</summary>
     public int R { get; init; } = 8;
 
-    /// <summary>Number p of shared base pairs (D_h, U_h). Written as <c>num_bases</c>; at least 1 (p = 1 is a LoRA with a shared A and B and an own r × r core per layer).</summary>
+    /// <summary>Number p of shared base pairs (D_h, U_h). At least 1 (p = 1 is a LoRA with a shared A and B and an own r × r core per layer).</summary>
     public int NumBases { get; init; } = 4;
 
-    /// <summary>Plain multiplier of the update (no alpha / r). Written as <c>scaling</c>.</summary>
+    /// <summary>Plain multiplier of the update (no alpha / r).</summary>
     public double Scaling { get; init; } = 1.0;
 
     /// <summary>
     /// Weight of the SADE regularizer in <see cref="PeftModel{TModel}.AuxiliaryLoss()"/>; 0 (the default)
-    /// turns it off. Written as <c>sade_weight</c>; finite and non-negative.
+    /// turns it off. Finite and non-negative.
     /// </summary>
     public double SadeWeight { get; init; }
 
     /// <summary>
     /// Start the cores Q at zero, so the adapter starts as a no-op while D and U are random (default
     /// true). False draws Q uniform in ±1/√r too: useful only for tests and experiments.
-    /// Written as <c>init_weights</c>.
     /// </summary>
     public bool InitWeights { get; init; } = true;
 
-    /// <summary>Which layers share one set of bases. Written as <c>share_by</c> (<c>"target"</c> or <c>"shape"</c>).</summary>
+    /// <summary>Which layers share one set of bases (in the file <c>"target"</c> or <c>"shape"</c>).</summary>
     public CLoraSharing ShareBy { get; init; } = CLoraSharing.TargetType;
 
     /// <inheritdoc />

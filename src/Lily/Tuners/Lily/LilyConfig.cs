@@ -7,8 +7,7 @@ namespace Lily;
 /// Lily: low-rank interconnected adaptation across layers (arXiv 2407.09946). Layers of one target
 /// type share their down-projections A (one per block of <see cref="StrideA"/> consecutive layers)
 /// and one pool of <see cref="NumB"/> up-projection experts B; each layer routes between the
-/// experts with its own router. Defaults are PEFT's <c>LilyConfig</c>: r = 32, stride_A = 1,
-/// num_B = 2, scaling = 1.
+/// experts with its own router. Defaults are PEFT's <c>LilyConfig</c>'s (listed in docs/config-fields.md).
 /// </summary>
 public sealed record LilyConfig : PeftConfig
 {

@@ -25,7 +25,7 @@ public enum LoraInit
 /// <summary>
 /// Low-rank adaptation (LoRA, Hu et al. 2021): every adapted layer <c>y = W x + b</c> gains
 /// <c>scaling · B A x</c> with its own A <c>[r, d_in]</c> and B <c>[d_out, r]</c>.
-/// Defaults are PEFT's: r = 8, alpha = 8, dropout = 0.
+/// Defaults are PEFT's (listed in docs/config-fields.md).
 /// </summary>
 public sealed record LoraConfig : PeftConfig
 {
