@@ -1,18 +1,8 @@
 using System.Globalization;
 using System.Text;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Lily;
-
-/// <summary>One adapted module in a <see cref="ParameterSummary"/>.</summary>
-/// <param name="Path">The module's full path.</param>
-/// <param name="Method">The adapter layer's type name, e.g. <c>LilyLinear</c>.</param>
-/// <param name="InFeatures">Input features of the base layer.</param>
-/// <param name="OutFeatures">Output features of the base layer.</param>
-/// <param name="OwnParameters">Trainable elements used by this module alone.</param>
-/// <param name="SharedParameters">Trainable elements this module uses together with other modules (tensors shared across layers), each counted in full in every row that uses it.</param>
-public sealed record AdaptedModuleSummary(string Path, string Method, long InFeatures, long OutFeatures, long OwnParameters, long SharedParameters);
 
 /// <summary>
 /// Parameter counts of a model with adapters. Every tensor is counted once, however many modules
@@ -69,24 +59,12 @@ public sealed class ParameterSummary
             if (p.requires_grad) trainable += p.numel();
         }
 
-        // How many adapted modules use each trainable adapter tensor: more than one means shared.
-        var users = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
-        foreach (var (_, layer) in adapters)
-            foreach (var p in AdapterParameters(layer))
-                users[p] = users.GetValueOrDefault(p) + 1;
-
-        var rows = adapters.Select(a =>
+        var users = new AdapterTensorUsers(adapters.Select(a => a.Layer).ToList());
+        var rows = adapters.Select((a, i) =>
         {
-            long own = 0, shared = 0;
-            foreach (var p in AdapterParameters(a.Layer))
-            {
-                if (users[p] > 1) shared += p.numel();
-                else own += p.numel();
-            }
+            var (own, shared) = users.CountsOf(i);
             return new AdaptedModuleSummary(a.Path, a.Layer.GetName(), a.Layer.InFeatures, a.Layer.OutFeatures, own, shared);
         }).ToList();
         return new ParameterSummary(trainable, total, rows);
     }
-
-    private static IEnumerable<Parameter> AdapterParameters(AdapterLinear layer) => layer.AdapterParameters();
 }

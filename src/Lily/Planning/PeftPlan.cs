@@ -80,59 +80,37 @@ public sealed class PeftPlan
 
     private static PeftPlan Count(PeftConfig config, List<(AdapterTarget Target, AdapterLinear Layer)> built, List<PlanModuleToSave> toSave)
     {
-        // Each adapter tensor, its name in the first layer that has it, and its users in order.
-        var users = new Dictionary<Tensor, (string Name, List<int> Layers)>(ReferenceEqualityComparer.Instance);
-        var order = new List<Tensor>();
-        for (int i = 0; i < built.Count; i++)
-        {
-            foreach (var (name, p) in built[i].Layer.named_parameters())
-            {
-                if (!users.TryGetValue(p, out var entry))
-                {
-                    entry = (name, new List<int>());
-                    users.Add(p, entry);
-                    order.Add(p);
-                }
-                if (!entry.Layers.Contains(i)) entry.Layers.Add(i);
-            }
-        }
-
+        // The same counting as ParameterSummary's, on the layers injection would create.
+        var users = new AdapterTensorUsers(built.Select(b => b.Layer).ToList());
         var layers = built.Select((b, i) =>
         {
-            long own = 0, shared = 0;
-            foreach (var p in b.Layer.AdapterParameters())
-            {
-                if (users[p].Layers.Count > 1) shared += p.numel();
-                else own += p.numel();
-            }
+            var (own, shared) = users.CountsOf(i);
             var linear = b.Target.BaseLayer;
             return new PlanLayer(b.Target.Path, linear.in_features, linear.out_features, b.Target.TargetEntry, b.Layer.GetName(), own, shared);
         }).ToList();
-
-        long adapterParameters = order.Sum(p => p.numel());
-        return new PeftPlan(config, layers, Groups(order, users, layers), toSave, adapterParameters);
+        return new PeftPlan(config, layers, Groups(users, layers), toSave, users.Elements);
     }
 
     // Layers linked by a chain of shared tensors form one group (union-find over layer indices).
-    private static List<PlanSharingGroup> Groups(List<Tensor> order, Dictionary<Tensor, (string Name, List<int> Layers)> users, List<PlanLayer> layers)
+    private static List<PlanSharingGroup> Groups(AdapterTensorUsers users, List<PlanLayer> layers)
     {
         var parent = Enumerable.Range(0, layers.Count).ToArray();
         int Find(int i) => parent[i] == i ? i : parent[i] = Find(parent[i]);
-        var shared = order.Where(p => users[p].Layers.Count > 1).ToList();
+        var shared = users.Tensors.Where(users.IsShared).ToList();
         foreach (var p in shared)
         {
-            var ids = users[p].Layers;
+            var ids = users.UsersOf(p);
             foreach (int j in ids.Skip(1)) parent[Find(j)] = Find(ids[0]);
         }
 
         // A group is a set of layers linked by shared tensors; it lists every tensor its layers use.
-        var roots = shared.Select(p => Find(users[p].Layers[0])).Distinct().ToList();
+        var roots = shared.Select(p => Find(users.UsersOf(p)[0])).Distinct().ToList();
         return roots
             .OrderBy(root => Enumerable.Range(0, layers.Count).First(i => Find(i) == root))
             .Select(root => new PlanSharingGroup(
                 Enumerable.Range(0, layers.Count).Where(i => Find(i) == root).Select(i => layers[i].Path).ToList(),
-                order.Where(p => Find(users[p].Layers[0]) == root)
-                    .Select(p => new PlanTensor(users[p].Name, p.shape.ToArray(), p.numel(), users[p].Layers.Select(i => layers[i].Path).ToList())).ToList()))
+                users.Tensors.Where(p => Find(users.UsersOf(p)[0]) == root)
+                    .Select(p => new PlanTensor(users.NameOf(p), p.shape.ToArray(), p.numel(), users.UsersOf(p).Select(i => layers[i].Path).ToList())).ToList()))
             .ToList();
     }
 

@@ -9,8 +9,9 @@ namespace Lily;
 /// </summary>
 /// <remarks>
 /// Field meanings follow Hugging Face PEFT so that <c>adapter_config.json</c> files move between
-/// Python and .NET unchanged. A new method registers how its fields are read with
-/// <see cref="PeftMethods.Register"/> and writes them in <see cref="WriteFields"/>.
+/// Python and .NET unchanged. A method declares each of its own fields once in a
+/// <see cref="ConfigFields{TConfig}"/> table, which writes them (<see cref="WriteFields"/>), validates them
+/// and provides the reader the method registers with <see cref="PeftMethods.Register"/>.
 /// </remarks>
 public abstract record PeftConfig
 {
@@ -83,7 +84,7 @@ public abstract record PeftConfig
     /// </summary>
     public bool AutocastAdapterDtype { get; init; } = true;
 
-    /// <summary>The method's name as PEFT writes it in <c>peft_type</c>, e.g. <c>"LORA"</c>.</summary>
+    /// <summary>The method's name as PEFT writes it in <c>peft_type</c>, e.g. <see cref="LoraConfig.Type"/>; each method keeps it as a public constant <c>Type</c>.</summary>
     public abstract string PeftType { get; }
 
     /// <summary>

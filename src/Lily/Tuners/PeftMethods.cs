@@ -4,12 +4,14 @@ namespace Lily;
 
 /// <summary>
 /// The fine-tuning methods whose <c>adapter_config.json</c> this library can read, by PEFT's
-/// <c>peft_type</c>. LoRA (<c>"LORA"</c>), Lily (<c>"LILY"</c>) and CLoRA (<c>"CLORA"</c>) are built in; a new method
+/// <c>peft_type</c>. LoRA (<see cref="LoraConfig.Type"/>), Lily (<see cref="LilyConfig.Type"/>) and CLoRA
+/// (<see cref="CLoraConfig.Type"/>) are built in; a new method
 /// registers a reader for its own fields once, before its first file is loaded.
 /// </summary>
 /// <remarks>
-/// A method is a folder: its config (deriving from <see cref="PeftConfig"/>, writing its fields in
-/// <see cref="PeftConfig.WriteFields"/>), its layer and builder, and the reader registered here.
+/// A method is a folder: its config (deriving from <see cref="PeftConfig"/>, its fields declared once in a
+/// <see cref="ConfigFields{TConfig}"/> table that writes them in <see cref="PeftConfig.WriteFields"/> and
+/// validates them), its layer and builder, and the table's reader registered here.
 /// The shared fields (targets, exclusions, layers, modules to save, inference mode) are read by
 /// <see cref="AdapterConfigFile"/> itself and applied to what the method's reader returns.
 /// </remarks>
@@ -17,13 +19,13 @@ public static class PeftMethods
 {
     private static readonly Dictionary<string, Func<ConfigFieldReader, PeftConfig>> Readers = new(StringComparer.Ordinal)
     {
-        ["LORA"] = LoraConfigFields.Read,
-        ["LILY"] = LilyConfigFields.Read,
-        [CLoraConfig.Type] = CLoraConfigFields.Read,
+        [LoraConfig.Type] = LoraConfig.Fields.Read,
+        [LilyConfig.Type] = LilyConfig.Fields.Read,
+        [CLoraConfig.Type] = CLoraConfig.Fields.Read,
     };
 
     /// <summary>The methods built into the library, in the order messages list them.</summary>
-    internal static readonly IReadOnlyList<string> BuiltIn = ["LORA", "LILY", CLoraConfig.Type];
+    internal static readonly IReadOnlyList<string> BuiltIn = [LoraConfig.Type, LilyConfig.Type, CLoraConfig.Type];
 
     /// <summary>
     /// Registers how to read the method named <paramref name="peftType"/> from a file. The reader

@@ -15,13 +15,13 @@ public sealed record GatedLoraConfig : PeftConfig
     /// <summary>The method's <c>peft_type</c>, as written in <c>adapter_config.json</c>.</summary>
     public const string Type = "GATED_LORA";
 
-    /// <summary>Rank of the update. Written as <c>r</c>.</summary>
+    /// <summary>Rank of the update; at least 1.</summary>
     public int R { get; init; } = 8;
 
-    /// <summary>Numerator of the scaling <c>alpha / r</c>. Written as <c>lora_alpha</c>.</summary>
+    /// <summary>Numerator of the scaling <c>alpha / r</c>; finite.</summary>
     public double LoraAlpha { get; init; } = 8;
 
-    /// <summary>Initial value of every layer's gate g (the update is multiplied by tanh(g)). Written as <c>gate_init</c>.</summary>
+    /// <summary>Initial value of every layer's gate g (the update is multiplied by tanh(g)); finite.</summary>
     public double GateInit { get; init; }
 
     /// <inheritdoc />
@@ -30,24 +30,27 @@ public sealed record GatedLoraConfig : PeftConfig
     /// <summary>The multiplier applied to <c>B A x</c> before the gate.</summary>
     public double Scaling => LoraAlpha / R;
 
+    /// <summary>
+    /// The method's fields of <c>adapter_config.json</c>, each declared once: its name in the file, the
+    /// property that holds it (whose initializer above is the default) and its check. Writing, reading and
+    /// validating all follow from this table.
+    /// </summary>
+    public static readonly ConfigFields<GatedLoraConfig> Fields = new ConfigFields<GatedLoraConfig>()
+        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).")
+        .Field(c => c.LoraAlpha, "lora_alpha", a => double.IsFinite(a) ? null : $"must be finite (got {a}).")
+        .Field(c => c.GateInit, "gate_init", g => double.IsFinite(g) ? null : $"must be finite (got {g}).");
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();    // targets, exclusions, layers, modules to save
-        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
-        Require(double.IsFinite(LoraAlpha), nameof(LoraAlpha), $"must be finite (got {LoraAlpha}).");
-        Require(double.IsFinite(GateInit), nameof(GateInit), $"must be finite (got {GateInit}).");
+        Fields.Validate(this);
     }
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new GatedLoraBuilder(this);
 
     /// <inheritdoc />
-    protected override void WriteFields(ConfigFieldWriter w)
-    {
-        w.Set("r", R);
-        w.Set("lora_alpha", LoraAlpha);
-        w.Set("gate_init", GateInit);
-    }
+    protected override void WriteFields(ConfigFieldWriter w) => Fields.Write(this, w);
 }
 // end-snippet

@@ -2,7 +2,7 @@ using Lily.Serialization;
 
 namespace Lily.Tests.ExternalMethod;
 
-/// <summary>Reads gated LoRA's own fields of <c>adapter_config.json</c>, and registers that reader.</summary>
+/// <summary>Registers gated LoRA's reader, the one its field table (<see cref="GatedLoraConfig.Fields"/>) provides.</summary>
 // begin-snippet: gated-fields
 public static class GatedLoraConfigFields
 {
@@ -13,14 +13,10 @@ public static class GatedLoraConfigFields
     public static void Register() => PeftMethods.Register(GatedLoraConfig.Type, Read);
 
     /// <summary>
-    /// Builds the config from the method's own fields; absent fields take the defaults. The shared
-    /// fields (target_modules, exclude_modules, ...) are read and applied by the library.
+    /// Builds the config from the method's own fields, as declared in <see cref="GatedLoraConfig.Fields"/>;
+    /// absent fields keep the properties' defaults. The shared fields (target_modules, exclude_modules, ...)
+    /// are read and applied by the library.
     /// </summary>
-    public static PeftConfig Read(ConfigFieldReader f) => new GatedLoraConfig
-    {
-        R = f.Int("r") ?? 8,
-        LoraAlpha = f.Double("lora_alpha") ?? 8,
-        GateInit = f.Double("gate_init") ?? 0,
-    };
+    public static PeftConfig Read(ConfigFieldReader f) => GatedLoraConfig.Fields.Read(f);
 }
 // end-snippet

@@ -41,6 +41,22 @@ public class PeftPlanTests
     }
 
     [Theory]
+    [MemberData(nameof(Configs))]
+    public void A_plan_row_is_the_summary_row_injection_gives_plus_its_target_entry(string name, PeftConfig config)
+    {
+        _ = name;
+        using var planned = Wrapped();
+        var plan = PeftPlan.For(planned, config);
+        using var injected = Wrapped();
+        var summary = PeftModel.Create(injected, config).GetParameterSummary();
+
+        // PlanLayer is an AdaptedModuleSummary; as one, each row equals the summary's, method name included.
+        plan.Layers.Select(l => new AdaptedModuleSummary(l.Path, l.Method, l.InFeatures, l.OutFeatures, l.OwnParameters, l.SharedParameters))
+            .Should().Equal(summary.Modules);
+        plan.Layers.Should().AllBeAssignableTo<AdaptedModuleSummary>().And.OnlyContain(l => l.TargetEntry.Length > 0);
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]

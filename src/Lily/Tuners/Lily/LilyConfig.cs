@@ -7,11 +7,16 @@ namespace Lily;
 /// Lily: low-rank interconnected adaptation across layers (arXiv 2407.09946). Layers of one target
 /// type share their down-projections A (one per block of <see cref="StrideA"/> consecutive layers)
 /// and one pool of <see cref="NumB"/> up-projection experts B; each layer routes between the
-/// experts with its own router. Defaults are PEFT's <c>LilyConfig</c>: r = 32, stride_A = 1,
-/// num_B = 2, scaling = 1.
+/// experts with its own router. Defaults are PEFT's <c>LilyConfig</c>'s (listed in docs/config-fields.md).
 /// </summary>
 public sealed record LilyConfig : PeftConfig
 {
+    /// <summary>The method's <c>peft_type</c> in <c>adapter_config.json</c>, as PEFT writes it.</summary>
+    public const string Type = "LILY";
+
+    /// <summary>Our one field PEFT does not have: the routing mode, written only when it is not PEFT's.</summary>
+    internal const string RoutingField = "lily_routing";
+
     /// <summary>Rank of the shared A and of each expert B. PEFT's <c>r</c>; at least 1.</summary>
     public int R { get; init; } = 32;
 
@@ -46,34 +51,24 @@ public sealed record LilyConfig : PeftConfig
     public bool ShareAcrossLayers { get; init; } = true;
 
     /// <inheritdoc />
-    public override string PeftType => "LILY";
+    public override string PeftType => Type;
 
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
         ValidateDisjointTargets();
-        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
-        Require(StrideA >= 1, nameof(StrideA), $"must be at least 1 (got {StrideA}).");
-        Require(NumB >= 2, nameof(NumB), $"must be at least 2: a single expert leaves nothing to route (got {NumB}).");
-        Require(double.IsFinite(Scaling), nameof(Scaling), $"must be finite (got {Scaling}).");
-        Require(Enum.IsDefined(Routing), nameof(Routing), $"is not a known routing mode ({Routing}).");
+        Fields.Validate(this);
     }
 
     /// <inheritdoc />
-    public override string? RankKnob => "r";
+    public override string? RankKnob => Fields.RankKnob;
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> ShapeKnobs => ["stride_A", "num_B"];
+    public override IReadOnlyList<string> ShapeKnobs => Fields.ShapeKnobs;
 
     /// <inheritdoc />
-    public override PeftConfig WithKnob(string knob, int value) => knob switch
-    {
-        "r" => this with { R = value },
-        "stride_A" => this with { StrideA = value },
-        "num_B" => this with { NumB = value },
-        _ => throw UnknownKnob(knob),
-    };
+    public override PeftConfig WithKnob(string knob, int value) => Fields.WithKnob(this, knob, value) ?? throw UnknownKnob(knob);
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LilyBuilder(this);
@@ -99,27 +94,39 @@ public sealed record LilyConfig : PeftConfig
         var routing = modes.Count == 1 ? modes[0] : Routing;
         if (routing != LilyRouting.BatchMean)
             logger.LogWarning("Saving a Lily adapter with {Routing} routing: PEFT ignores the '{Field}' field and routes by batch mean, so in Python this adapter computes different outputs. Only this library reproduces it exactly.",
-                routing, LilyConfigFields.RoutingField);
+                routing, RoutingField);
         return this with { Routing = routing };
     }
 
     /// <inheritdoc />
-    protected override void WriteFields(ConfigFieldWriter w)
-    {
-        w.Set("r", R);
-        w.Set("stride_A", StrideA);
-        w.Set("num_B", NumB);
-        w.Set("scaling", Scaling);
-        w.Set("init_weights", InitWeights);
-        if (Routing != LilyRouting.BatchMean) w.Set(LilyConfigFields.RoutingField, Routing.ToString());
-    }
+    protected override void WriteFields(ConfigFieldWriter w) => Fields.Write(this, w);
 
     /// <summary>
-    /// PEFT groups Lily layers by the first entry of a Python set of targets that the layer's name
-    /// ends with (plain <c>key.endswith(target)</c>). When one entry ends with another, say
-    /// <c>"q_proj"</c> and <c>"proj"</c>, a q_proj layer could join either group, and which one
-    /// depends on Python's string-hash seed: the sharing of A and experts, and so the file's meaning,
-    /// would differ between runs. Such lists are refused.
+    /// Lily's fields of <c>adapter_config.json</c>, each declared once (the defaults are the properties'
+    /// initializers above). <see cref="ShareAcrossLayers"/> is not among them: the file does not hold it.
+    /// </summary>
+    internal static readonly ConfigFields<LilyConfig> Fields = new ConfigFields<LilyConfig>()
+        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).", ConfigKnob.Rank)
+        .Field(c => c.StrideA, "stride_A", s => s >= 1 ? null : $"must be at least 1 (got {s}).", ConfigKnob.Shape)
+        .Field(c => c.NumB, "num_B", n => n >= 2 ? null : $"must be at least 2: a single expert leaves nothing to route (got {n}).", ConfigKnob.Shape)
+        .Field(c => c.Scaling, "scaling", s => double.IsFinite(s) ? null : $"must be finite (got {s}).")
+        .Field(c => c.InitWeights, "init_weights")
+        .Mapped(c => c.Routing, RoutingField, routing => routing.ToString(),
+            (f, name, _) => f.String(name) is string text && Enum.TryParse(text, out LilyRouting routing)
+                ? routing
+                : throw new InvalidDataException($"{f.Source}: {name} '{f.String(name)}' is not one of {string.Join(", ", Enum.GetNames<LilyRouting>())}."),
+            routing => Enum.IsDefined(routing) ? null : $"is not a known routing mode ({routing}).",
+            omitDefault: true);
+
+    /// <summary>
+    /// PEFT groups Lily layers by the last entry, in the iteration order of the Python set PEFT keeps
+    /// <c>target_modules</c> in, that the layer's name ends with (plain <c>key.endswith(target)</c>; PEFT's
+    /// loop in <c>_share_lily_weights</c> overwrites its match on every hit, although its comment says
+    /// "longest"). Our matcher likewise takes the last matching entry (<see cref="AdapterTarget.TargetEntry"/>),
+    /// in list order. When one entry ends with another, say <c>"q_proj"</c> and <c>"proj"</c>, a q_proj
+    /// layer could join either group, and which one depends on the set's order, so on Python's string-hash
+    /// seed: the sharing of A and experts, and so the file's meaning, would differ between runs. Such lists
+    /// are refused, and with them refused at most one entry can match, so first and last agree.
     /// </summary>
     private void ValidateDisjointTargets()
     {

@@ -25,10 +25,13 @@ public enum LoraInit
 /// <summary>
 /// Low-rank adaptation (LoRA, Hu et al. 2021): every adapted layer <c>y = W x + b</c> gains
 /// <c>scaling · B A x</c> with its own A <c>[r, d_in]</c> and B <c>[d_out, r]</c>.
-/// Defaults are PEFT's: r = 8, alpha = 8, dropout = 0.
+/// Defaults are PEFT's (listed in docs/config-fields.md).
 /// </summary>
 public sealed record LoraConfig : PeftConfig
 {
+    /// <summary>The method's <c>peft_type</c> in <c>adapter_config.json</c>, as PEFT writes it.</summary>
+    public const string Type = "LORA";
+
     /// <summary>Rank of the update. PEFT's <c>r</c>; must be at least 1.</summary>
     public int R { get; init; } = 8;
 
@@ -66,7 +69,7 @@ public sealed record LoraConfig : PeftConfig
     public bool UseDora { get; init; }
 
     /// <inheritdoc />
-    public override string PeftType => "LORA";
+    public override string PeftType => Type;
 
     /// <summary>The multiplier applied to <c>B A x</c> in a layer no pattern names.</summary>
     public double Scaling => ScalingOf(R, LoraAlpha);
@@ -89,47 +92,65 @@ public sealed record LoraConfig : PeftConfig
     public override void Validate()
     {
         base.Validate();
-        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
-        Require(double.IsFinite(LoraAlpha), nameof(LoraAlpha), $"must be finite (got {LoraAlpha}).");
-        Require(LoraDropout >= 0 && LoraDropout < 1, nameof(LoraDropout), $"must be in [0, 1) (got {LoraDropout}).");
-        Require(Enum.IsDefined(InitLoraWeights), nameof(InitLoraWeights), $"is not a known initialisation ({InitLoraWeights}).");
-        PatternKey.Validate(RankPattern, nameof(RankPattern));
-        PatternKey.Validate(AlphaPattern, nameof(AlphaPattern));
-        foreach (var (key, r) in RankPattern ?? new Dictionary<string, int>())
-            Require(r >= 1, nameof(RankPattern), $"gives '{key}' rank {r}; a rank must be at least 1.");
-        foreach (var (key, alpha) in AlphaPattern ?? new Dictionary<string, double>())
-            Require(double.IsFinite(alpha), nameof(AlphaPattern), $"gives '{key}' alpha {alpha}; it must be finite.");
+        Fields.Validate(this);
     }
 
     /// <inheritdoc />
-    public override string? RankKnob => "r";
+    public override string? RankKnob => Fields.RankKnob;
 
     /// <inheritdoc />
-    public override PeftConfig WithKnob(string knob, int value) => knob == "r" ? this with { R = value } : throw UnknownKnob(knob);
+    public override PeftConfig WithKnob(string knob, int value) => Fields.WithKnob(this, knob, value) ?? throw UnknownKnob(knob);
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new LoraBuilder(this);
 
     /// <inheritdoc />
-    protected override void WriteFields(ConfigFieldWriter w)
-    {
-        w.Set("r", R);
-        w.Set("lora_alpha", LoraAlpha);
-        w.Set("lora_dropout", LoraDropout);
-        w.Set("use_rslora", UseRsLora);
-        w.Set("use_dora", UseDora);
-        w.Set("init_lora_weights", InitLoraWeights switch
+    protected override void WriteFields(ConfigFieldWriter w) => Fields.Write(this, w);
+
+    /// <summary>
+    /// LoRA's fields of <c>adapter_config.json</c>, each declared once (the defaults are the properties'
+    /// initializers above). First the PEFT options this library does not implement: the ones PEFT always writes
+    /// are written with PEFT's defaults, so PEFT reads the file as written, and a file that sets any of them
+    /// to something that changes the computation or the weights' layout is refused, which beats a silently
+    /// different model.
+    /// </summary>
+    internal static readonly ConfigFields<LoraConfig> Fields = new ConfigFields<LoraConfig>()
+        .Fixed("bias", "none", (f, name) =>
         {
-            LoraInit.Gaussian => "gaussian",
-            LoraInit.Random => false,
-            _ => true,
-        });
-        // PEFT's defaults for the options this library does not implement, so PEFT reads the file as written.
-        w.Set("bias", "none");
-        w.Set("fan_in_fan_out", false);
-        w.Set("lora_bias", false);
-        w.Set("rank_pattern", LoraPatternFields.Write(RankPattern));
-        w.Set("alpha_pattern", LoraPatternFields.Write(AlphaPattern));
-        w.Set("layer_replication", null);
-    }
+            if (f.String(name) is string bias && bias != "none")
+                throw new InvalidDataException($"{f.Source}: {name} '{bias}' is not supported (only \"none\").");
+        })
+        .Fixed("fan_in_fan_out", false, (f, name) => f.RejectTrue(name))
+        .Fixed("lora_bias", false, (f, name) => f.RejectTrue(name))
+        .RejectTrue("use_qalora")
+        .Fixed("layer_replication", null, (f, name) => f.RejectNonEmpty(name))
+        .RejectNonEmpty("target_parameters", "trainable_token_indices", "alora_invocation_tokens", "arrow_config", "use_bdlora",
+            "monteclora_config", "kasa_config")
+        // Settings of initialisations we reject through init_lora_weights, of Megatron layers, of QALoRA
+        // (rejected above) or of save-time behaviour: they cannot change what this library computes.
+        .Ignore("loftq_config", "corda_config", "eva_config", "lora_ga_config", "megatron_config", "megatron_core",
+            "qalora_group_size", "ensure_weight_tying", "velora_config")
+        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).", ConfigKnob.Rank)
+        .Field(c => c.LoraAlpha, "lora_alpha", a => double.IsFinite(a) ? null : $"must be finite (got {a}).")
+        .Field(c => c.LoraDropout, "lora_dropout", p => p >= 0 && p < 1 ? null : $"must be in [0, 1) (got {p}).")
+        .Field(c => c.UseRsLora, "use_rslora")
+        .Field(c => c.UseDora, "use_dora")
+        .Mapped(c => c.InitLoraWeights, "init_lora_weights",
+            init => init switch
+            {
+                LoraInit.Gaussian => "gaussian",
+                LoraInit.Random => false,
+                _ => true,
+            },
+            (f, name, node) => node switch
+            {
+                JsonValue v when v.TryGetValue(out bool b) => b ? LoraInit.KaimingUniform : LoraInit.Random,
+                JsonValue v when v.TryGetValue(out string? s) && s == "gaussian" => LoraInit.Gaussian,
+                _ => throw new InvalidDataException($"{f.Source}: {name} {node.ToJsonString()} is not supported (true, false or \"gaussian\")."),
+            },
+            init => Enum.IsDefined(init) ? null : $"is not a known initialisation ({init}).")
+        .Mapped(c => c.RankPattern, "rank_pattern", LoraPatternFields.Write, LoraPatternFields.ReadRanks,
+            p => LoraPatternFields.Check(p, nameof(RankPattern), "rank", r => r >= 1, "a rank must be at least 1."))
+        .Mapped(c => c.AlphaPattern, "alpha_pattern", LoraPatternFields.Write, LoraPatternFields.ReadAlphas,
+            p => LoraPatternFields.Check(p, nameof(AlphaPattern), "alpha", double.IsFinite, "it must be finite."));
 }

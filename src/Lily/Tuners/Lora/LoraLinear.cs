@@ -9,23 +9,23 @@ namespace Lily;
 /// the names PEFT uses, so parameter paths match PEFT's state-dict keys.
 /// </summary>
 /// <remarks>
-/// With DoRA (<see cref="UseDora"/>) the layer also holds <c>lora_magnitude_vector</c>
-/// (<see cref="DoraMagnitude"/>) and computes what PEFT's <c>DoraLinearVariant</c> does:
-/// with <c>f = m / ‖W + s·B A‖</c> per output row (norm detached),
-/// <c>y = W x + b + (f − 1) ⊙ W x + f ⊙ s·B (A x)</c>, i.e. <c>f ⊙ (W + s·B A) x + b</c> (the bias is
-/// not rescaled). The base term <c>W x</c> is the base output minus its bias; while training with
-/// dropout it is recomputed as <c>W dropout(x)</c>, the same dropped input the LoRA branch sees, as PEFT does.
+/// A layer may hold a variant (PEFT's <c>LoraVariant</c>) that computes its update, merge and unmerge
+/// instead of plain LoRA; plain LoRA has none. With DoRA (<see cref="UseDora"/>) the variant is
+/// <see cref="DoraLinearVariant"/>, and the layer also holds its <c>lora_magnitude_vector</c>
+/// (<see cref="DoraMagnitude"/>), registered here under PEFT's name.
 /// </remarks>
 public sealed class LoraLinear : AdapterLinear
 {
     private readonly Linear lora_A;
     private readonly Linear lora_B;
     private readonly nn.Module<Tensor, Tensor> lora_dropout;
+    // The DoRA variant's magnitude, a field so that RegisterComponents registers it under PEFT's name.
     private readonly DoraMagnitude? lora_magnitude_vector;
-    // The row norms ‖W + s·B A‖ taken when DoRA was merged (PEFT caches them the same way): unmerging
-    // must divide by the factor used to merge, which cannot be recomputed from the merged weight.
-    // Not a registered buffer: set only while merged, outside every dispose scope.
-    private Tensor? mergedNorms;
+    // Null for plain LoRA. Not a Module, so RegisterComponents leaves it alone.
+    private readonly LoraVariant? variant;
+
+    /// <summary>The name of DoRA's magnitude module in the layer (PEFT's).</summary>
+    internal const string MagnitudeModule = nameof(lora_magnitude_vector);
 
     /// <summary>Wraps <paramref name="baseLayer"/> with a fresh rank-<paramref name="r"/> update.</summary>
     /// <param name="baseLayer">The frozen layer.</param>
@@ -55,11 +55,12 @@ public sealed class LoraLinear : AdapterLinear
                 nn.init.kaiming_uniform_(lora_B.weight!, a: Math.Sqrt(5));
             else
                 nn.init.zeros_(lora_B.weight!);
-            if (useDora)
-            {
-                using var scope = NewDisposeScope();
-                lora_magnitude_vector = new DoraMagnitude(DoraMagnitude.RowNorms(BaseWeight(), DeltaWeight()));
-            }
+        }
+        if (useDora)
+        {
+            var dora = new DoraLinearVariant(this);
+            variant = dora;
+            lora_magnitude_vector = dora.Magnitude;
         }
         RegisterComponents();
     }
@@ -80,7 +81,7 @@ public sealed class LoraLinear : AdapterLinear
     public Linear LoraB => lora_B;
 
     /// <summary>True for a DoRA layer (PEFT's <c>use_dora</c>): the update rescales each output row by <see cref="Magnitude"/>.</summary>
-    public bool UseDora => lora_magnitude_vector is not null;
+    public bool UseDora => variant is DoraLinearVariant;
 
     /// <summary>DoRA's magnitude vector, or null for plain LoRA.</summary>
     public DoraMagnitude? Magnitude => lora_magnitude_vector;
@@ -92,12 +93,12 @@ public sealed class LoraLinear : AdapterLinear
     public override bool CanMerge => true;
 
     /// <inheritdoc />
-    protected override Tensor Delta(Tensor x) => UseDora
-        ? DoraDelta(x, baseRows: null)
+    protected override Tensor Delta(Tensor x) => variant is not null
+        ? variant.Delta(x, baseRows: null)
         : lora_B.forward(lora_A.forward(Dropped(x))).mul_(Scaling);
 
     /// <inheritdoc />
-    protected override Tensor Delta(Tensor x, Tensor baseRows) => UseDora ? DoraDelta(x, baseRows) : Delta(x);
+    protected override Tensor Delta(Tensor x, Tensor baseRows) => variant is not null ? variant.Delta(x, baseRows) : Delta(x);
 
     /// <summary>
     /// <c>result += scaling · (A x) Bᵀ</c> as one <c>addmm_</c>. While autograd records, Bᵀ is passed as
@@ -109,113 +110,52 @@ public sealed class LoraLinear : AdapterLinear
     /// </summary>
     protected override Tensor AddDelta(Tensor result, Tensor x)
     {
-        if (UseDora)
-            return NeedsGraph(result, x) ? result.add_(DoraDelta(x, result)) : AddDoraInPlace(result, x);
+        if (variant is not null) return variant.AddDelta(result, x);
         var h = lora_A.forward(Dropped(x)).reshape(-1, Rank);
         var bT = lora_B.weight!.t();
         bool recording = is_grad_enabled() && (h.requires_grad || bT.requires_grad || result.requires_grad);
         return AddScaledProduct(result, h, recording ? bT.contiguous() : bT, Scaling);
     }
 
+    /// <summary><c>result += scaling · h bT</c> in one <c>addmm_</c>, for a variant.</summary>
+    internal Tensor AddScaledLora(Tensor result, Tensor h, Tensor bT) => AddScaledProduct(result, h, bT, Scaling);
+
+    /// <summary>The dropout on the adapter's input (an <c>Identity</c> without dropout), for a variant.</summary>
+    internal nn.Module<Tensor, Tensor> Dropout => lora_dropout;
+
     // The adapter's input after dropout. Without dropout, x itself: TorchSharp's Identity returns an alias,
     // one more tensor handle and, while training, one more autograd node per forward.
     private Tensor Dropped(Tensor x) => lora_dropout is Identity ? x : lora_dropout.forward(x);
 
-    // True when autograd records this forward (something involved requires grad) or dropout acts:
-    // then DoRA takes PEFT's out-of-place path, whose saved tensors stay intact.
-    private bool NeedsGraph(Tensor result, Tensor x) =>
-        (lora_dropout is Dropout && lora_dropout.training) ||
-        (is_grad_enabled() && (result.requires_grad || x.requires_grad || lora_A.weight!.requires_grad
-                               || lora_B.weight!.requires_grad || lora_magnitude_vector!.Weight.requires_grad));
-
-    /// <summary>
-    /// DoRA when nothing needs gradients (inference): the same value, <c>f ⊙ (W x + s·B A x) + b</c>, written into
-    /// <paramref name="result"/> in place — one <c>addmm_</c> and two passes over the output instead of PEFT's five temporaries.
-    /// </summary>
-    private Tensor AddDoraInPlace(Tensor result, Tensor x)
-    {
-        var factor = lora_magnitude_vector!.Factor(BaseWeight(), DeltaWeight());
-        var bias = BaseLayer.bias?.to(result.dtype);
-        if (bias is not null) result.sub_(bias);
-        var h = lora_A.forward(x).reshape(-1, Rank);
-        AddScaledProduct(result, h, lora_B.weight!.t().contiguous(), Scaling).mul_(factor);
-        return bias is null ? result : result.add_(bias);
-    }
-
     /// <summary>The update as a weight, <c>scaling · B A</c> (<c>[d_out, d_in]</c>), in the adapter's dtype.</summary>
     public Tensor DeltaWeight() => lora_B.weight!.matmul(lora_A.weight!).mul_(Scaling);
 
-    /// <summary>LoRA's own factors: <c>lora_B.weight</c>, <c>lora_A.weight</c> and the scaling.</summary>
-    public override LowRankUpdate? UpdateFactors() => UseDora ? null : new(lora_B.weight!, lora_A.weight!, Scaling);
+    /// <summary>LoRA's own factors: <c>lora_B.weight</c>, <c>lora_A.weight</c> and the scaling; null when a variant's update is not those factors.</summary>
+    public override LowRankUpdate? UpdateFactors() => variant?.NoFactorsReason is null ? new(lora_B.weight!, lora_A.weight!, Scaling) : null;
 
     /// <inheritdoc />
-    public override string NoFactorsReason => UseDora
-        ? "it is a DoRA layer: its update rescales whole rows of W, so it is not low-rank factors (merge it to see the weight)"
-        : base.NoFactorsReason;
+    public override string NoFactorsReason => variant?.NoFactorsReason ?? base.NoFactorsReason;
 
     /// <inheritdoc />
     protected override Tensor MergeDelta() => DeltaWeight();
 
-    /// <summary>LoRA: <c>W += s·B A</c>. DoRA: <c>W = f ⊙ (W + s·B A)</c> with <c>f = m / ‖W + s·B A‖</c>, the norms kept for <see cref="UnmergeFrom"/>.</summary>
+    /// <summary>LoRA: <c>W += s·B A</c>; a variant merges its own way (DoRA: <see cref="DoraLinearVariant.MergeInto"/>).</summary>
     protected override void MergeInto(Tensor weight)
     {
-        if (!UseDora)
-        {
-            base.MergeInto(weight);
-            return;
-        }
-        var w = weight.to(AdapterDtype);
-        var delta = DeltaWeight();
-        var norms = DoraMagnitude.RowNorms(w, delta);
-        weight.copy_((lora_magnitude_vector!.Weight / norms).unsqueeze(1) * (w + delta));
-        mergedNorms?.Dispose();
-        mergedNorms = norms.DetachFromDisposeScope();
+        if (variant is not null) variant.MergeInto(weight);
+        else base.MergeInto(weight);
     }
 
-    /// <summary>LoRA: <c>W -= s·B A</c>. DoRA: <c>W = W / f − s·B A</c>, with the norms taken at merge time (PEFT's unmerge).</summary>
+    /// <summary>LoRA: <c>W -= s·B A</c>; a variant unmerges its own way (DoRA: <see cref="DoraLinearVariant.UnmergeFrom"/>).</summary>
     protected override void UnmergeFrom(Tensor weight)
     {
-        if (!UseDora)
-        {
-            base.UnmergeFrom(weight);
-            return;
-        }
-        var norms = mergedNorms ?? throw new InvalidOperationException("DoRA layer marked merged without the norms it was merged with.");
-        var factor = lora_magnitude_vector!.Weight / norms.to(AdapterDtype, weight.device);
-        weight.copy_(weight.to(AdapterDtype) / factor.unsqueeze(1) - DeltaWeight());
-        mergedNorms = null;
-        norms.Dispose();
+        if (variant is not null) variant.UnmergeFrom(weight);
+        else base.UnmergeFrom(weight);
     }
 
-    /// <summary>PEFT saves DoRA's magnitude as <c>…lora_magnitude_vector</c>, without <c>.weight</c> (its files predate the module).</summary>
-    protected internal override string FileKeyOf(string parameterName) =>
-        parameterName == MagnitudeParameter ? "lora_magnitude_vector" : parameterName;
+    /// <inheritdoc />
+    protected internal override string FileKeyOf(string parameterName) => variant?.FileKeyOf(parameterName) ?? parameterName;
 
-    private const string MagnitudeParameter = "lora_magnitude_vector." + DoraMagnitude.ParameterName;
-
-    // The base weight in the adapter's dtype and device (a view when they match).
-    private Tensor BaseWeight() => BaseLayer.weight!.to(AdapterDtype, lora_A.weight!.device);
-
-    /// <summary>
-    /// DoRA's update rows <c>[N, d_out]</c>: <c>(f − 1) ⊙ W x + f ⊙ s·B (A x)</c>, PEFT's <c>DoraLinearLayer.forward</c>.
-    /// <c>W x</c> is <paramref name="baseRows"/> minus the bias when given and the dropout is off, else recomputed from the (dropped) input.
-    /// </summary>
-    private Tensor DoraDelta(Tensor x, Tensor? baseRows)
-    {
-        var w = BaseWeight();
-        Tensor delta;
-        using (no_grad()) delta = DeltaWeight();
-        var factor = lora_magnitude_vector!.Factor(w, delta).unsqueeze(0);
-        bool dropping = lora_dropout is Dropout && lora_dropout.training;
-        var input = (dropping ? lora_dropout.forward(x) : x).reshape(-1, InFeatures);
-        Tensor baseTerm;
-        if (baseRows is null || dropping)
-            baseTerm = nn.functional.linear(input, w);
-        else if (BaseLayer.bias is { } bias)
-            baseTerm = (baseRows - bias).to(AdapterDtype);
-        else
-            baseTerm = baseRows.to(AdapterDtype).clone();    // a copy: the caller adds into baseRows in place, and backward needs this term
-        var lora = lora_B.forward(lora_A.forward(input));
-        return ((factor - 1) * baseTerm).add_(factor * lora * Scaling);
-    }
+    /// <summary>The base weight in the adapter's dtype and device (a view when they match).</summary>
+    internal Tensor BaseWeight() => BaseLayer.weight!.to(AdapterDtype, lora_A.weight!.device);
 }
