@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

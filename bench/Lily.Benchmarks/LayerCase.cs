@@ -1,5 +1,6 @@
 using System.Globalization;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

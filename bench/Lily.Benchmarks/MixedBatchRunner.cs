@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Lily.FashionMnist;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

@@ -1,6 +1,9 @@
 using Lily.FashionMnist;
 using BenchmarkDotNet.Attributes;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

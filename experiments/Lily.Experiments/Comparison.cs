@@ -1,6 +1,7 @@
 using Spectre.Console;
 using TorchSharp;
 using Lily.FashionMnist;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -7,6 +7,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using Lily.FashionMnist;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -3,6 +3,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using Lily.FashionMnist;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

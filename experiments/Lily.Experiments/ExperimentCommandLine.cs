@@ -1,6 +1,7 @@
 using System.CommandLine;
 
 using Lily.FashionMnist;
+using Lily.Distributed;
 
 namespace Lily.Experiments.FashionMnist;
 

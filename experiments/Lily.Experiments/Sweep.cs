@@ -4,6 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using Lily.FashionMnist;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

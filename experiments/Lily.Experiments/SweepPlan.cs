@@ -1,4 +1,5 @@
 using Lily.FashionMnist;
+using Lily.Planning;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 
 using Lily.FashionMnist;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

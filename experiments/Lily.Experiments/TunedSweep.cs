@@ -6,6 +6,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 using Lily.FashionMnist;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -1,4 +1,6 @@
 using Lily.FashionMnist;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -2,6 +2,7 @@ using Lily.Analysis;
 using static TorchSharp.torch;
 
 using Lily.FashionMnist;
+using Lily.Tuners;
 
 namespace Lily.Experiments.FashionMnist;
 

@@ -3,6 +3,7 @@ using Lily;
 using Lily.FashionMnist;
 using Spectre.Console;
 using TorchSharp;
+using Lily.Tuners;
 
 // Lily vs LoRA on Fashion-MNIST: pretrain a small ViT on classes 0–4, adapt it to classes 5–9 with the head
 // only, LoRA, Lily (at LoRA's trainable budget) and full fine-tuning, and print the table.

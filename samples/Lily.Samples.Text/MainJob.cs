@@ -7,6 +7,7 @@ using Lily.TextClassification;
 using Lily.TextClassification.Training;
 using Spectre.Console;
 using TorchSharp;
+using Lily.Tuners;
 
 namespace Lily.Samples.Text;
 

@@ -6,6 +6,7 @@ using Lily.Samples.QuickStart;
 using Lily;
 using TorchSharp;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 var model = new TinyTransformer(dim: 64, depth: 4, classes: 10);   // any TorchSharp model
 

@@ -13,6 +13,7 @@
 using System.IO;          // the notebook kernel has no implicit usings
 using Lily;
 using Lily.Analysis;
+using Lily.Tuners;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -4,6 +4,8 @@ using Spectre.Console;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.FashionMnist;
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Lily.Tuners;
 
 namespace Lily.Distributed;
 

@@ -1,3 +1,6 @@
+using Lily.Injection;
+using Lily.Tuners;
+
 namespace Lily;
 
 /// <summary>An adapted Linear layer and the active adapter's layer on it.</summary>

@@ -1,6 +1,9 @@
 using static TorchSharp.torch;
 
 using Microsoft.Extensions.Logging;
+using Lily.Injection;
+using Lily.Serialization;
+using Lily.Tuners;
 
 namespace Lily;
 

@@ -1,3 +1,5 @@
+using Lily.Injection;
+
 namespace Lily;
 
 public sealed partial class PeftModel<TModel>

@@ -1,4 +1,5 @@
 using Lily.Serialization;
+using Lily.Tuners;
 
 namespace Lily;
 

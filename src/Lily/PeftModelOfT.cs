@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using static TorchSharp.torch;
+using Lily.Accounting;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily;
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Distributed.Tests;
 

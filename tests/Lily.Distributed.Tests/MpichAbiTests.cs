@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Lily.Distributed.Mpi;
 
 namespace Lily.Distributed.Tests;
 

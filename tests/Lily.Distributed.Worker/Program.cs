@@ -4,6 +4,7 @@ using Lily.Distributed;
 using Lily.Distributed.Worker;
 using TorchSharp;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 // Usage: worker <single|parallel> <lora|lily|lily-batchmean> <float32|float64> <steps> <globalBatch> <outputFile> [throwRank throwStep]
 // parallel runs under mpiexec and writes <outputFile>.rank<r>; single runs alone on the full batch and writes <outputFile>.

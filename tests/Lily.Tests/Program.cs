@@ -1,4 +1,5 @@
 using Lily.Tests.Serialization;
+using Lily.Serialization;
 
 namespace Lily.Tests;
 

@@ -2,6 +2,8 @@ using Lily.Bert.Modeling;
 using Lily.TextClassification.Methods;
 using Lily.Serialization;
 using static TorchSharp.torch;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks.Bert;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Lily.TextClassification.Methods;
 using static TorchSharp.torch;
+using Lily.Serialization;
 
 namespace Lily.Benchmarks.Bert;
 

@@ -1,4 +1,6 @@
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Benchmarks.Llama;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using static TorchSharp.torch;
+using Lily.Planning;
 
 namespace Lily.Benchmarks.Llama;
 

@@ -5,6 +5,7 @@ using Lily.TextClassification.Methods;
 using Lily.TextClassification.Training;
 using Spectre.Console;
 using TorchSharp;
+using Lily.Tuners;
 
 namespace Lily.Experiments.Text;
 

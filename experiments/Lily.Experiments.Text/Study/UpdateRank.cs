@@ -1,6 +1,7 @@
 using Lily.Analysis;
 using Lily.TextClassification.Training;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Experiments.Text;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Lily.Tuners;
 
 namespace Lily.TextClassification.Data;
 

@@ -1,3 +1,6 @@
+using Lily.Tuners;
+using Lily.Planning;
+
 namespace Lily.TextClassification.Methods;
 
 /// <summary>

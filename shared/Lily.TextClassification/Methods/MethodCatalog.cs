@@ -1,5 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.TextClassification.Methods;
 

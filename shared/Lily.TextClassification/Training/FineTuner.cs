@@ -3,6 +3,7 @@ using Lily.TextClassification.Methods;
 using Lily.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.TextClassification.Training;
 

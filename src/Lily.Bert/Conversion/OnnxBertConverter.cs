@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Lily.Bert.Modeling;
 using Lily.Serialization;
+using Lily.Tuners;
 
 namespace Lily.Bert.Conversion;
 

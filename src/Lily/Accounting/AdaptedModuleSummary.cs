@@ -1,4 +1,6 @@
-namespace Lily;
+using Lily.Planning;
+
+namespace Lily.Accounting;
 
 /// <summary>
 /// One adapted module and its adapter's parameter counts: a row of <see cref="ParameterSummary.Modules"/> for a

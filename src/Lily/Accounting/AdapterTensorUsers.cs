@@ -1,6 +1,8 @@
 using static TorchSharp.torch;
+using Lily.Tuners;
+using Lily.Planning;
 
-namespace Lily;
+namespace Lily.Accounting;
 
 /// <summary>
 /// Which adapter layers use each adapter tensor, by tensor identity: the one place own and shared

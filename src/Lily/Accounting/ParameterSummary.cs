@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Accounting;
 
 /// <summary>
 /// Parameter counts of a model with adapters. Every tensor is counted once, however many modules

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Analysis;
 

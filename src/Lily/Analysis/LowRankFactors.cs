@@ -1,3 +1,5 @@
+using Lily.Tuners;
+
 namespace Lily.Analysis;
 
 /// <summary>

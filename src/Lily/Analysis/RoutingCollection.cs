@@ -1,9 +1,10 @@
 using Lily.Analysis;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 // In the root namespace, as the deployment steps that build on it are, so that peft.CollectRouting(...)
 // needs no extra using where it always worked.
-namespace Lily;
+namespace Lily.Analysis;
 
 /// <summary>
 /// Observing the routing of the active adapter's routed layers (<see cref="IRoutedAdapter"/>: Lily's, or any

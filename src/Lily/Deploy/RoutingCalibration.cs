@@ -1,7 +1,8 @@
 using Lily.Analysis;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Deploy;
 
 /// <summary>
 /// Measuring and fixing the routing of routed adapters (<see cref="IRoutedAdapter"/>: Lily's, or any

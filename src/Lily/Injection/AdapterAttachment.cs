@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>How adapters are attached to a Linear layer of the model.</summary>
 public enum AdapterAttachment

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// One kind of adapter module of one layer, by adapter name: PEFT's <c>lora_A</c> <c>ModuleDict</c>,

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Decides, from evidence gathered while the model ran, whether every layer of an adapter took part in

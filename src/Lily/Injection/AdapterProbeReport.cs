@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// What one run of the inference probe found, per layer of the active adapter

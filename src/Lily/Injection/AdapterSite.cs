@@ -1,8 +1,9 @@
 using System.Runtime.CompilerServices;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// One Linear layer of the model that carries adapters: where it is, how the adapters are attached

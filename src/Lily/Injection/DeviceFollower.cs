@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Moves hooked adapters along when their parent moves. TorchSharp's <c>Linear</c> overrides

@@ -1,7 +1,7 @@
 using System.Reflection;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Watches the model's forward passes through <c>call()</c> on its root: counts them per active

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// A zero scalar whose backward counts: added to an adapted layer's output in a training pass, it tells

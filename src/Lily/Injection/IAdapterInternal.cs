@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Marks the modules injection adds to a model for its own bookkeeping (adapter containers, the

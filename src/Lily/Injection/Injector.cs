@@ -1,8 +1,9 @@
 using System.Text.RegularExpressions;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Injects one adapter into a model in two steps: <see cref="Prepare"/> checks everything and builds

@@ -2,7 +2,7 @@ using System.Collections;
 using System.Reflection;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Finds the places other than its slot in its parent where a model keeps a module: another

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// A module trained in full and saved with an adapter (PEFT's <c>modules_to_save</c>), kept as PEFT's

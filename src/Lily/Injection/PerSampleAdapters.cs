@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// A mixed-adapter batch (PEFT's <c>adapter_names=</c> at inference): sample <c>i</c> of the batch runs

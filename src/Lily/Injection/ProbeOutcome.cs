@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>What the inference probe (<see cref="PeftModel{TModel}.ProbeAdapters"/>) found for one adapted layer.</summary>
 public enum ProbeOutcome

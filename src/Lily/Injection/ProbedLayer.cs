@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>One adapted layer as the inference probe found it.</summary>
 /// <param name="Path">The layer's full dotted path.</param>

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
+using Lily.Matching;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Decides whether a module path is named by a list or a pattern, by PEFT's rules: a list entry

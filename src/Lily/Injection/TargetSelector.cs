@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using TorchSharp.Modules;
+using Lily.Matching;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Chooses the Linear layers a config adapts, by PEFT's rules, in the model's traversal order:

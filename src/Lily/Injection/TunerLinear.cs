@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// What takes a Linear's place in <see cref="AdapterAttachment.Replace"/> mode: the original layer

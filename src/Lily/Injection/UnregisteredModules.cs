@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Modules a model keeps in its fields but never registered. TorchSharp registers a custom module's fields only

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Injection;
 
 /// <summary>
 /// Where each parameter of a model is registered: the paths (<c>fc.weight</c>, <c>head.weight</c>) of every

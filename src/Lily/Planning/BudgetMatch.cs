@@ -1,7 +1,8 @@
 using System.Globalization;
 using Lily.Serialization;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>The config <see cref="BudgetMatcher"/> chose and how close it came.</summary>
 /// <param name="Config">The base config with the chosen rank (and stride_A / num_B for Lily).</param>

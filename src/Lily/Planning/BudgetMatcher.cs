@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>
 /// Chooses the rank of a config (and optionally other size settings from candidate lists) whose

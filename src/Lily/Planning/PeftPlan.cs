@@ -1,8 +1,11 @@
 using System.Globalization;
 using System.Text;
 using static TorchSharp.torch;
+using Lily.Accounting;
+using Lily.Injection;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>
 /// What <see cref="PeftModel.Create{TModel}"/> would do to a model with a config, worked out without

@@ -1,4 +1,6 @@
-namespace Lily;
+using Lily.Accounting;
+
+namespace Lily.Planning;
 
 /// <summary>One layer a <see cref="PeftPlan"/> would adapt: its <see cref="AdaptedModuleSummary"/> row and the target entry that chose it.</summary>
 /// <param name="Path">The Linear's full dotted path, e.g. <c>blocks.0.attn.q_proj</c>.</param>

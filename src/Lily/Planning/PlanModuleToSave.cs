@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>A module a <see cref="PeftPlan"/> would train in full (PEFT's <c>modules_to_save</c>).</summary>
 /// <param name="Path">The module's full path.</param>

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>
 /// Layers tied together by shared adapter tensors: two layers are in one group when a chain of

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Planning;
 
 /// <summary>One adapter tensor of a <see cref="PlanSharingGroup"/> and the layers that use it.</summary>
 /// <param name="Name">Its name inside the adapter layer, as PEFT names it (<c>lily_A.weight</c>, <c>lily_B.weight</c>, <c>lily_router.weight</c>).</param>

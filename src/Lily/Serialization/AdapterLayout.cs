@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Serialization;
 
 /// <summary>How <c>adapter_model.safetensors</c> stores tensors that several layers share.</summary>
 public enum AdapterLayout

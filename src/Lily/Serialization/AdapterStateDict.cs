@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Serialization;
 

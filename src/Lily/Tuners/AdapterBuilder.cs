@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Turns chosen Linear layers into one method's adapter layers. Injection makes one builder per

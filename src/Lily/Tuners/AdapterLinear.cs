@@ -1,7 +1,9 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Injection;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// One method's trainable update for one Linear layer: <c>y = W x + b + Delta(x)</c>, with the input

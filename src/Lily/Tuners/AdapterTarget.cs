@@ -1,6 +1,6 @@
 using TorchSharp.Modules;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>A Linear layer chosen for adaptation, and the target entry that chose it.</summary>
 /// <param name="Path">The layer's full dotted path, e.g. <c>blocks.0.attn.q_proj</c>.</param>

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// What the layers of one <see cref="PeftModel{TModel}.AuxiliaryLoss()"/> call share: a memo of work on

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A layer's update written as a low-rank product: <c>ΔW = Scaling · B · A</c>, in the base layer's

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Lily.Matching;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// The time every regular-expression match of one config may take together. Each match also has its own timeout

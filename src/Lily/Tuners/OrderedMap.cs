@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A read-only dictionary that enumerates in the order keys were added, on every target framework

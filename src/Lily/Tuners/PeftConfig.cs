@@ -1,6 +1,8 @@
 using Lily.Serialization;
+using Lily.Matching;
+using Lily.Planning;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Settings shared by every parameter-efficient fine-tuning method: which modules to adapt,

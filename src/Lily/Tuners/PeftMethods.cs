@@ -1,6 +1,6 @@
 using Lily.Serialization;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// The fine-tuning methods whose <c>adapter_config.json</c> this library can read, by PEFT's

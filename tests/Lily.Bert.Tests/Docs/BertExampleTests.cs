@@ -2,6 +2,7 @@ using Lily.Bert.Modeling;
 using Lily.Bert.Pretrained;
 using Lily.Bert.Tokenization;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Bert.Tests.Docs;
 

@@ -2,6 +2,8 @@ using Lily.Bert.Modeling;
 using Lily.TextClassification.Methods;
 using Lily.TextClassification.Training;
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Bert.Tests.TextClassification;
 

@@ -2,6 +2,8 @@ using Lily.Analysis;
 using Lily.Tests.Deploy;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Tests.Analysis;
 

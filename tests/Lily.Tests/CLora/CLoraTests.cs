@@ -5,6 +5,9 @@ using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.CLora;
 

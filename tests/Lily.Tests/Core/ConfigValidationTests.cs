@@ -1,4 +1,5 @@
 using Lily.Tests.Support;
+using Lily.Tuners;
 
 namespace Lily.Tests.Core;
 

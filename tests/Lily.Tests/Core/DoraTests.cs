@@ -3,6 +3,9 @@ using Lily.Serialization;
 using Lily.Tests.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Core;
 

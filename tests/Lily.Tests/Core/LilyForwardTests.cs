@@ -1,6 +1,8 @@
 using Lily.Tests.Support;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Tuners;
 
 namespace Lily.Tests.Core;
 

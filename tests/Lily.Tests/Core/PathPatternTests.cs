@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Lily.Matching;
+using Lily.Tuners;
 
 namespace Lily.Tests.Core;
 

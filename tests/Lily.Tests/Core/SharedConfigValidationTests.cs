@@ -1,3 +1,5 @@
+using Lily.Tuners;
+
 namespace Lily.Tests.Core;
 
 /// <summary>Validation of the shared fields (exclusions, layers, all-linear) and of Lily's disjoint-targets rule.</summary>

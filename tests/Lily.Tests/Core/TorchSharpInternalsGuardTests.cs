@@ -2,6 +2,7 @@ using System.Reflection;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
+using Lily.Injection;
 
 namespace Lily.Tests.Core;
 

@@ -1,5 +1,8 @@
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Tests.Deploy;
 

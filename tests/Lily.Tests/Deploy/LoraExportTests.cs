@@ -2,6 +2,9 @@ using System.Text.Json.Nodes;
 using Lily.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Tests.Deploy;
 

@@ -1,6 +1,9 @@
 using Lily.Analysis;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Deploy;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Deploy;
 

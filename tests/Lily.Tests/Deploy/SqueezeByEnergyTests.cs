@@ -1,5 +1,7 @@
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Tuners;
 
 namespace Lily.Tests.Deploy;
 

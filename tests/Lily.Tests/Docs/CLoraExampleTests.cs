@@ -1,6 +1,7 @@
 using Lily.Analysis;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Docs;
 

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 
 namespace Lily.Tests.Docs;
 

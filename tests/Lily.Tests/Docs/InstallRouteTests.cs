@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Lily.Tests.Support;
+using Lily.Tuners;
 
 namespace Lily.Tests.Docs;
 

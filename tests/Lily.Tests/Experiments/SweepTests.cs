@@ -1,5 +1,7 @@
 using Lily.FashionMnist;
 using Lily.Experiments.FashionMnist;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Experiments;
 

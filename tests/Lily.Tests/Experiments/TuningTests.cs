@@ -1,6 +1,8 @@
 using Lily.FashionMnist;
 using Lily.Experiments.FashionMnist;
 using static TorchSharp.torch;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Experiments;
 

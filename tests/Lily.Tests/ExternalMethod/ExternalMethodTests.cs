@@ -4,6 +4,7 @@ using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Injection;
 
 namespace Lily.Tests.ExternalMethod;
 

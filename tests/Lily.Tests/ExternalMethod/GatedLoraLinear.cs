@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;
 

@@ -1,6 +1,8 @@
 using Lily.Analysis;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;
 

@@ -1,5 +1,7 @@
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -2,6 +2,9 @@ using Lily.Tests.Support;
 using Lily.Tests.Support.Zoo;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -1,6 +1,7 @@
 using Lily.Tests.Support;
 using Lily.Tests.Support.Zoo;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -1,6 +1,8 @@
 using Lily.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -1,6 +1,7 @@
 using Lily.Tests.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -4,6 +4,7 @@ using Lily.Tests.Support.Zoo;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
+using Lily.Injection;
 
 namespace Lily.Tests.Injection;
 

@@ -1,5 +1,6 @@
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -2,6 +2,8 @@ using Lily.Tests.Serialization;
 using Lily.Tests.Support;
 using Lily.Tests.Support.Zoo;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Injection;
 

@@ -3,6 +3,8 @@ using Lily.Tests.Support;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Performance;
 

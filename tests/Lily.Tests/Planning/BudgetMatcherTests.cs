@@ -1,4 +1,6 @@
 using Lily.Tests.Support;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Planning;
 

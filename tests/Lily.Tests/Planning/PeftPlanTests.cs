@@ -1,6 +1,9 @@
 using Lily.Tests.Core;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Accounting;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Planning;
 

@@ -1,6 +1,8 @@
 using Lily.Tests.Support;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
+using Lily.Serialization;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Lily.Serialization;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

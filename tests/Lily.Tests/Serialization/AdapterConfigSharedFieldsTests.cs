@@ -2,6 +2,7 @@ using System.Text.Json;
 using Lily.Serialization;
 using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

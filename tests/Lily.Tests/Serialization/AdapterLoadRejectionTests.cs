@@ -3,6 +3,7 @@ using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

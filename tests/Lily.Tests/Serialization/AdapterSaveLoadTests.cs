@@ -5,6 +5,7 @@ using Lily.Tests.Support;
 using TorchSharp.Modules;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

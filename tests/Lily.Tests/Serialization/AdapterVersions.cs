@@ -4,6 +4,7 @@ using Lily.Serialization;
 using Lily.Tests.Support;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

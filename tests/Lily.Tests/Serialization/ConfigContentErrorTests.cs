@@ -3,6 +3,7 @@ using System.Text;
 using Lily.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Text.Json.Nodes;
 using Lily.Serialization;
 using Lily.Tests.ExternalMethod;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

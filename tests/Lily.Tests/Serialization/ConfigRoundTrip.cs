@@ -1,3 +1,6 @@
+using Lily.Serialization;
+using Lily.Tuners;
+
 namespace Lily.Tests.Serialization;
 
 /// <summary>Writes a config as adapter_config.json and reads it back, checking nothing was lost.</summary>

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

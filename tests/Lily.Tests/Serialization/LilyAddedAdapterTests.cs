@@ -2,6 +2,7 @@ using Lily.Serialization;
 using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,6 +1,7 @@
 using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

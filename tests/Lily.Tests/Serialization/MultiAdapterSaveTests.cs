@@ -1,5 +1,6 @@
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Lily.Serialization;
 using Lily.Tests.ExternalMethod;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

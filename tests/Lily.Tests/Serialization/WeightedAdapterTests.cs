@@ -1,6 +1,9 @@
 using Lily.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
+using Lily.Analysis;
+using Lily.Deploy;
+using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -2,6 +2,8 @@ using Lily.Tests.Injection;
 using Lily.Tests.Support.Bypass;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
+using Lily.Injection;
+using Lily.Tuners;
 
 namespace Lily.Tests.Trust;
 

@@ -1,5 +1,9 @@
 using Lily.Tests.ExternalMethod;
 using static TorchSharp.torch;
+using Lily.Deploy;
+using Lily.Injection;
+using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.Tests.Tuners;
 

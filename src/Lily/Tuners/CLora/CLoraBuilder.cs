@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Builds CLoRA layers and the base spaces they share. Layers are grouped by weight shape and, with

@@ -1,6 +1,6 @@
 using Lily.Serialization;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// CLoRA: collaborative low-rank adaptation (Liu, Zhu, Huang, arXiv 2512.24603), implemented from

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// One CLoRA factor as a module holding a single parameter <c>weight</c>: the shared base spaces

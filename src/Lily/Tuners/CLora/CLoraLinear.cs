@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A Linear layer with a CLoRA update: <c>y = W x + b + scaling · Σ_h ((x D_h) Q_h) U_h</c>, with p

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// CLoRA's sample-agnostic diversity enhancement (SADE) for one layer j, in the form this library

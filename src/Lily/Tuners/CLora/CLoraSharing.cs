@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>Which CLoRA layers share one set of base spaces D and U.</summary>
 public enum CLoraSharing

@@ -1,7 +1,7 @@
 using Lily.Analysis;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Lily's update rebuilt from raw adapter tensors (<c>lily_A.weight</c>, the shared <c>lily_B.weight</c>

@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
+using Lily.Planning;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Lily's form of budget matching: <see cref="BudgetMatcher"/>'s search with Lily's size settings

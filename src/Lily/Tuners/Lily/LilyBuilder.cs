@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TorchSharp.Modules;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Builds Lily layers and the parts they share. Layers are grouped as PEFT groups them: by

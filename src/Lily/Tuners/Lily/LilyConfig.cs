@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Lily.Serialization;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Lily: low-rank interconnected adaptation across layers (arXiv 2407.09946). Layers of one target

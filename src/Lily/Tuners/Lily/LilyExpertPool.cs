@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// The pool of E up-projection experts that all Lily layers of one target type share.

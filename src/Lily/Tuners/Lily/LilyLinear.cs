@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A Linear layer with a Lily update. With <c>h = A x</c> and router probabilities

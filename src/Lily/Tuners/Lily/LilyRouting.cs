@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>How a Lily layer turns its router's logits into the weights that mix the B experts.</summary>
 public enum LilyRouting

@@ -1,7 +1,8 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Lily.Analysis;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// DoRA (weight-decomposed LoRA) as a variant of <see cref="LoraLinear"/>, PEFT's <c>DoraLinearVariant</c>. It owns

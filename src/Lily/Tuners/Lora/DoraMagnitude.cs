@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// DoRA's magnitude vector (Liu et al. 2024, arXiv 2402.09353; PEFT's <c>lora_magnitude_vector</c>):

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>What truncating one layer's update to a smaller rank kept (see <see cref="LoraExport.ExportSqueezedLora{TModel}"/>).</summary>
 /// <param name="Path">The layer's path in the model.</param>

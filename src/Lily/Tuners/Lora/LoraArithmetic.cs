@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Operations on LoRA adapters of a <see cref="PeftModel{TModel}"/>: LoRA-only, so they live in LoRA's folder

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>Builds one independent <see cref="LoraLinear"/> per matched layer.</summary>
 internal sealed class LoraBuilder(LoraConfig config) : AdapterBuilder

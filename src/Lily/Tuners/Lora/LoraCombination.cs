@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// How <see cref="LoraArithmetic.AddWeightedAdapter{TModel}"/> combines LoRA adapters with weights <c>wᵢ</c>

@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using Lily.Serialization;
+using Lily.Matching;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// How LoRA's factors start. Except for <see cref="Random"/>, <c>B = 0</c>, so the adapter starts as a no-op.

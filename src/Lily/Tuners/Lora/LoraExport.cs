@@ -1,8 +1,9 @@
 using Lily.Analysis;
 using Lily.Serialization;
 using static TorchSharp.torch;
+using Lily.Deploy;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Writes the active adapter as a plain PEFT LoRA adapter (<c>peft_type "LORA"</c>) that any PEFT

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A Linear layer with a LoRA update: <c>y = W x + b + scaling · B (A dropout(x))</c>.

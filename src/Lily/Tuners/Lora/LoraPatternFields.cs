@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using Lily.Serialization;
+using Lily.Matching;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// <c>rank_pattern</c> and <c>alpha_pattern</c> in <c>adapter_config.json</c>: JSON objects whose key order is

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>The result of <see cref="LoraExport.ExportSqueezedLora{TModel}"/> or <see cref="LoraExport.ExportSqueezedLoraByEnergy{TModel}"/>.</summary>
 /// <param name="Rank">The rank k written: the config's <c>r</c>; a layer's own rank, with per-layer ranks, is <c>Config.RankFor(path)</c>.</param>

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A variant of LoRA's layer (PEFT's <c>LoraVariant</c>): a <see cref="LoraLinear"/> with a variant calls it

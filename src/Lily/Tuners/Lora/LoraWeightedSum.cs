@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily;
+namespace Lily.Tuners;
 
 /// <summary>The factors of one layer of a weighted combination of LoRA layers (<see cref="LoraCombination"/>).</summary>
 internal static class LoraWeightedSum

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>
 /// The fields of <c>adapter_config.json</c> every method shares (<see cref="PeftConfig"/>'s), each declared once:

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Lily;
+namespace Lily.Matching;
 
 /// <summary>
 /// Checks that a pattern from a config means the same in .NET as in Python's <c>re</c> (which PEFT uses), and

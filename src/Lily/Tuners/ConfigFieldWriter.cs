@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Collects the fields of one <c>adapter_config.json</c> as a method's

@@ -1,4 +1,4 @@
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>Whether a field declared in <see cref="ConfigFields{TConfig}"/> sizes the adapter (see <see cref="PeftConfig.RankKnob"/>).</summary>
 public enum ConfigKnob

@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Matching;
 
 /// <summary>
 /// PEFT's per-layer overrides (<c>rank_pattern</c>, <c>alpha_pattern</c>): a key matches a module's full

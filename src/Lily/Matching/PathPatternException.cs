@@ -1,4 +1,4 @@
-namespace Lily;
+namespace Lily.Matching;
 
 /// <summary>
 /// A regular expression from a config that cannot be used: invalid, read differently than by Python's <c>re</c>, or

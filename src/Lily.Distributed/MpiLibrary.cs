@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Lily.Distributed.Mpi;
+namespace Lily.Distributed;
 
 /// <summary>
 /// The dozen MPI C functions the data-parallel code needs, bound by function pointer from a library

@@ -1,4 +1,4 @@
-namespace Lily.Distributed.Mpi;
+namespace Lily.Distributed;
 
 /// <summary>
 /// The handle values of the MPICH ABI, as MPICH's <c>mpi.h</c> defines them (handles are C <c>int</c>s there).

@@ -1,8 +1,9 @@
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Text.Json.Nodes;
+using Lily.Planning;
 
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>
 /// A method's own fields of <c>adapter_config.json</c>, each declared once: its name in the file, the config

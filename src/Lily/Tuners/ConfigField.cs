@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>
 /// One entry of a method's <see cref="ConfigFields{TConfig}"/>: a field of <c>adapter_config.json</c>, the

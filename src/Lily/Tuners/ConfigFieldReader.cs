@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 
-namespace Lily.Serialization;
+namespace Lily.Tuners;
 
 /// <summary>
 /// Typed access to the fields of one <c>adapter_config.json</c>, handed to a method's reader

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using Lily.Tuners;
 
-namespace Lily;
+namespace Lily.Matching;
 
 /// <summary>
 /// The one place where user regular expressions over module paths are compiled and run, so every
