@@ -1,11 +1,9 @@
-using Lily.Serialization;
-
 namespace Lily.Tuners;
 
 /// <summary>
 /// The fine-tuning methods whose <c>adapter_config.json</c> this library can read, by PEFT's
-/// <c>peft_type</c>. LoRA (<see cref="LoraConfig.Type"/>), Lily (<see cref="LilyConfig.Type"/>) and CLoRA
-/// (<see cref="CLoraConfig.Type"/>) are built in; a new method
+/// <c>peft_type</c>. The built-in methods (LoRA, Lily, CLoRA) register themselves when the library loads,
+/// each from its own folder, so this registry names none of them; a method defined elsewhere
 /// registers a reader for its own fields once, before its first file is loaded.
 /// </summary>
 /// <remarks>
@@ -13,19 +11,34 @@ namespace Lily.Tuners;
 /// <see cref="ConfigFields{TConfig}"/> table that writes them in <see cref="PeftConfig.WriteFields"/> and
 /// validates them), its layer and builder, and the table's reader registered here.
 /// The shared fields (targets, exclusions, layers, modules to save, inference mode) are read by
-/// <see cref="AdapterConfigFile"/> itself and applied to what the method's reader returns.
+/// the file format (<c>Serialization/AdapterConfigFile</c>) itself and applied to what the method's reader returns.
 /// </remarks>
 public static class PeftMethods
 {
-    private static readonly Dictionary<string, Func<ConfigFieldReader, PeftConfig>> Readers = new(StringComparer.Ordinal)
-    {
-        [LoraConfig.Type] = LoraConfig.Fields.Read,
-        [LilyConfig.Type] = LilyConfig.Fields.Read,
-        [CLoraConfig.Type] = CLoraConfig.Fields.Read,
-    };
+    private static readonly Dictionary<string, Func<ConfigFieldReader, PeftConfig>> Readers = new(StringComparer.Ordinal);
+    private static readonly SortedList<int, string> BuiltInByPlace = [];
 
     /// <summary>The methods built into the library, in the order messages list them.</summary>
-    internal static readonly IReadOnlyList<string> BuiltIn = [LoraConfig.Type, LilyConfig.Type, CLoraConfig.Type];
+    internal static IReadOnlyList<string> BuiltIn
+    {
+        get
+        {
+            lock (Readers) return BuiltInByPlace.Values.ToList();
+        }
+    }
+
+    /// <summary>
+    /// Registers a method of this library; called by each method folder's module initializer (for
+    /// example <c>Tuners/Lora/LoraRegistration.cs</c>), before any code of the library runs.
+    /// </summary>
+    /// <param name="peftType">The method's <c>peft_type</c>.</param>
+    /// <param name="read">Its config reader.</param>
+    /// <param name="listedAt">Its place when messages list the built-in methods (LoRA first, as PEFT lists it).</param>
+    internal static void RegisterBuiltIn(string peftType, Func<ConfigFieldReader, PeftConfig> read, int listedAt)
+    {
+        Register(peftType, read);
+        lock (Readers) BuiltInByPlace.Add(listedAt, peftType);
+    }
 
     /// <summary>
     /// Registers how to read the method named <paramref name="peftType"/> from a file. The reader

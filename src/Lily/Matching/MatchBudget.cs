@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Lily.Matching;
 
-namespace Lily.Tuners;
+namespace Lily.Matching;
 
 /// <summary>
 /// The time every regular-expression match of one config may take together. Each match also has its own timeout
