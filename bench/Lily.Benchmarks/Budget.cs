@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using static TorchSharp.torch;
 using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Lily.FashionMnist;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 

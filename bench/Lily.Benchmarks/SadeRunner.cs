@@ -1,7 +1,7 @@
 using System.Globalization;
+using Lily.Tuners;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Benchmarks;
 

@@ -1,9 +1,9 @@
-using Lily.FashionMnist;
 using BenchmarkDotNet.Attributes;
-using static TorchSharp.torch;
+using Lily.FashionMnist;
 using Lily.Injection;
 using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks;
 

@@ -1,7 +1,7 @@
-using Spectre.Console;
-using TorchSharp;
 using Lily.FashionMnist;
 using Lily.Tuners;
+using Spectre.Console;
+using TorchSharp;
 
 namespace Lily.Experiments.FashionMnist;
 

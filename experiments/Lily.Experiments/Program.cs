@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Lily.FashionMnist;
-using Lily.Experiments.FashionMnist;
-using Spectre.Console;
 using Lily.Distributed;
+using Lily.Experiments.FashionMnist;
+using Lily.FashionMnist;
+using Spectre.Console;
 
 // The Fashion-MNIST research runs (experiments/README.md): the comparison with several seeds and routings,
 // the budget sweep (tuned or not), Lily deployed as LoRA, and data-parallel fine-tuning under mpiexec.

@@ -1,9 +1,9 @@
 using System.CommandLine;
-using Lily;
 using Lily.FashionMnist;
+using Lily.Tuners;
+using Lily;
 using Spectre.Console;
 using TorchSharp;
-using Lily.Tuners;
 
 // Lily vs LoRA on Fashion-MNIST: pretrain a small ViT on classes 0–4, adapt it to classes 5–9 with the head
 // only, LoRA, Lily (at LoRA's trainable budget) and full fine-tuning, and print the table.

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using Lily.Bert.Modeling;
+using Lily.Samples.Text.Reporting;
 using Lily.TextClassification.Data;
 using Lily.TextClassification.Methods;
-using Lily.Samples.Text.Reporting;
-using Lily.TextClassification;
 using Lily.TextClassification.Training;
+using Lily.TextClassification;
+using Lily.Tuners;
 using Spectre.Console;
 using TorchSharp;
-using Lily.Tuners;
 
 namespace Lily.Samples.Text;
 

@@ -1,11 +1,11 @@
 using System.Diagnostics;
-using Lily.Serialization;
-using Spectre.Console;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
 using Lily.Planning;
+using Lily.Serialization;
 using Lily.Tuners;
+using Spectre.Console;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Lily.FashionMnist;
 

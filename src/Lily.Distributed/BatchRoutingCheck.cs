@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Logging;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Distributed;
 

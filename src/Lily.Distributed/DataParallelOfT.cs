@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using static TorchSharp.torch;
 using Lily.Serialization;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
 
 namespace Lily.Distributed;
 

@@ -1,9 +1,9 @@
-using Lily.Serialization;
-using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 using Lily.Injection;
 using Lily.Matching;
+using Lily.Serialization;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
 
 namespace Lily;
 

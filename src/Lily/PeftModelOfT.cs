@@ -1,9 +1,9 @@
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using static TorchSharp.torch;
 using Lily.Accounting;
 using Lily.Injection;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
 
 namespace Lily;
 

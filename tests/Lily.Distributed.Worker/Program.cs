@@ -1,10 +1,10 @@
 using System.Globalization;
-using Lily;
-using Lily.Distributed;
 using Lily.Distributed.Worker;
+using Lily.Distributed;
+using Lily.Tuners;
+using Lily;
 using TorchSharp;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 // Usage: worker <single|parallel> <lora|lily|lily-batchmean> <float32|float64> <steps> <globalBatch> <outputFile> [throwRank throwStep]
 // parallel runs under mpiexec and writes <outputFile>.rank<r>; single runs alone on the full batch and writes <outputFile>.

@@ -1,5 +1,5 @@
-using Lily.Tests.Serialization;
 using Lily.Serialization;
+using Lily.Tests.Serialization;
 
 namespace Lily.Tests;
 

@@ -1,9 +1,9 @@
 using Lily.Bert.Modeling;
-using Lily.TextClassification.Methods;
-using Lily.Serialization;
-using static TorchSharp.torch;
 using Lily.Deploy;
+using Lily.Serialization;
+using Lily.TextClassification.Methods;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.Bert;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Lily.Serialization;
 using Lily.TextClassification.Methods;
 using static TorchSharp.torch;
-using Lily.Serialization;
 
 namespace Lily.Benchmarks.Bert;
 

@@ -1,6 +1,6 @@
-using static TorchSharp.torch;
 using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.Llama;
 

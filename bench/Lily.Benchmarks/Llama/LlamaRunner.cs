@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using static TorchSharp.torch;
 using Lily.Planning;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.Llama;
 

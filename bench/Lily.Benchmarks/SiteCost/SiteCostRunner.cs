@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using static TorchSharp.torch;
 using Lily.Injection;
+using static TorchSharp.torch;
 
 namespace Lily.Benchmarks.SiteCost;
 

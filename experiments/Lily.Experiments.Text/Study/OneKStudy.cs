@@ -1,11 +1,11 @@
-using Lily.TextClassification;
 using System.Diagnostics;
 using Lily.Bert.Modeling;
 using Lily.TextClassification.Methods;
 using Lily.TextClassification.Training;
+using Lily.TextClassification;
+using Lily.Tuners;
 using Spectre.Console;
 using TorchSharp;
-using Lily.Tuners;
 
 namespace Lily.Experiments.Text;
 

@@ -1,5 +1,5 @@
-using Lily.Tuners;
 using Lily.Planning;
+using Lily.Tuners;
 
 namespace Lily.TextClassification.Methods;
 

@@ -1,7 +1,7 @@
-using TorchSharp;
-using static TorchSharp.torch;
 using Lily.Planning;
 using Lily.Tuners;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Lily.TextClassification.Methods;
 

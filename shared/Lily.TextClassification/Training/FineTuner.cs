@@ -1,9 +1,9 @@
 using System.Diagnostics;
-using Lily.TextClassification.Methods;
 using Lily.Serialization;
+using Lily.TextClassification.Methods;
+using Lily.Tuners;
 using TorchSharp;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.TextClassification.Training;
 

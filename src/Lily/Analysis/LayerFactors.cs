@@ -1,5 +1,5 @@
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Analysis;
 

@@ -1,6 +1,6 @@
 using Lily.Analysis;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 // In the root namespace, as the deployment steps that build on it are, so that peft.CollectRouting(...)
 // needs no extra using where it always worked.

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
+using Lily.Tuners;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Injection;
 

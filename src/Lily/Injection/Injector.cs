@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
+using Lily.Tuners;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Injection;
 

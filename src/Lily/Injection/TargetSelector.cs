@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using TorchSharp.Modules;
 using Lily.Matching;
 using Lily.Tuners;
+using TorchSharp.Modules;
 
 namespace Lily.Injection;
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
-using static TorchSharp.torch;
 using Lily.Accounting;
 using Lily.Injection;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Planning;
 

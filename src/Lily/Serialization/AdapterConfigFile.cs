@@ -1,7 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging;
+using System.Text.Json;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Serialization;
 

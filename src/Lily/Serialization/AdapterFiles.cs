@@ -1,6 +1,6 @@
 using System.Text;
-using Microsoft.Extensions.Logging;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Serialization;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Serialization;
 

@@ -1,7 +1,7 @@
-using TorchSharp.Modules;
-using static TorchSharp.torch;
 using Lily.Analysis;
 using Lily.Injection;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Lily.Tuners;
 

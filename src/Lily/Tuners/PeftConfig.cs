@@ -1,6 +1,6 @@
-using Lily.Serialization;
 using Lily.Matching;
 using Lily.Planning;
+using Lily.Serialization;
 
 namespace Lily.Tuners;
 

@@ -1,8 +1,8 @@
 using Lily.Bert.Modeling;
 using Lily.Bert.Pretrained;
 using Lily.Bert.Tokenization;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Bert.Tests.Docs;
 

@@ -1,9 +1,9 @@
 using Lily.Bert.Modeling;
+using Lily.Planning;
 using Lily.TextClassification.Methods;
 using Lily.TextClassification.Training;
-using static TorchSharp.torch;
-using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Bert.Tests.TextClassification;
 

@@ -1,9 +1,9 @@
 using Lily.Analysis;
+using Lily.Deploy;
 using Lily.Tests.Deploy;
 using Lily.Tests.Support;
-using static TorchSharp.torch;
-using Lily.Deploy;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Analysis;
 

@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
-using Lily.Serialization;
-using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Analysis;
 using Lily.Deploy;
+using Lily.Serialization;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Deploy;
 

@@ -1,6 +1,6 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using System.Text;
 using System.Xml.Linq;
 using Lily.Serialization;
 using Lily.Tests.Support;

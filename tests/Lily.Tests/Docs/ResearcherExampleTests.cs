@@ -1,8 +1,8 @@
 using Lily.Analysis;
-using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Deploy;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Docs;
 

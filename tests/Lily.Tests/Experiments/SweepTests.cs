@@ -1,5 +1,5 @@
-using Lily.FashionMnist;
 using Lily.Experiments.FashionMnist;
+using Lily.FashionMnist;
 using Lily.Planning;
 using Lily.Tuners;
 

@@ -1,8 +1,8 @@
-using Lily.FashionMnist;
 using Lily.Experiments.FashionMnist;
-using static TorchSharp.torch;
+using Lily.FashionMnist;
 using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Experiments;
 

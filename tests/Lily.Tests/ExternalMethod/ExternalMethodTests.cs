@@ -1,10 +1,10 @@
 using System.Text.Json;
+using Lily.Injection;
 using Lily.Serialization;
 using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Injection;
 
 namespace Lily.Tests.ExternalMethod;
 

@@ -1,4 +1,3 @@
-using Lily.Serialization;
 using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;

@@ -1,6 +1,6 @@
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;
 

@@ -1,4 +1,3 @@
-using Lily.Serialization;
 using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;
@@ -31,23 +30,25 @@ public sealed record RoutedLoraConfig : PeftConfig
     /// <summary>The multiplier of the mixed update.</summary>
     public double Scaling => LoraAlpha / R;
 
+    /// <summary>
+    /// The method's fields of <c>adapter_config.json</c>, each declared once (name in the file, property,
+    /// check); writing, reading and validating follow from this table.
+    /// </summary>
+    public static readonly ConfigFields<RoutedLoraConfig> Fields = new ConfigFields<RoutedLoraConfig>()
+        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).")
+        .Field(c => c.LoraAlpha, "lora_alpha", a => double.IsFinite(a) ? null : $"must be finite (got {a}).")
+        .Field(c => c.Experts, "num_experts", e => e >= 1 ? null : $"must be at least 1 (got {e}).");
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
-        Require(R >= 1, nameof(R), $"must be at least 1 (got {R}).");
-        Require(Experts >= 1, nameof(Experts), $"must be at least 1 (got {Experts}).");
-        Require(double.IsFinite(LoraAlpha), nameof(LoraAlpha), $"must be finite (got {LoraAlpha}).");
+        Fields.Validate(this);
     }
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new RoutedLoraBuilder(this);
 
     /// <inheritdoc />
-    protected override void WriteFields(ConfigFieldWriter w)
-    {
-        w.Set("r", R);
-        w.Set("lora_alpha", LoraAlpha);
-        w.Set("num_experts", Experts);
-    }
+    protected override void WriteFields(ConfigFieldWriter w) => Fields.Write(this, w);
 }

@@ -1,6 +1,6 @@
+using Lily.Tuners;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.ExternalMethod;
 

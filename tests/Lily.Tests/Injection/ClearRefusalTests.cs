@@ -1,10 +1,10 @@
-using Lily.Tests.Support;
-using Lily.Tests.Support.Zoo;
-using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 using Lily.Injection;
 using Lily.Planning;
+using Lily.Tests.Support.Zoo;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Injection;
 

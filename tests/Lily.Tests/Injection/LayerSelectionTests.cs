@@ -1,7 +1,7 @@
-using Lily.Tests.Support;
 using Lily.Tests.Support.Zoo;
-using static TorchSharp.torch;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Injection;
 

@@ -1,8 +1,8 @@
+using Lily.Injection;
 using Lily.Serialization;
 using Lily.Tests.Support;
-using static TorchSharp.torch;
-using Lily.Injection;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Injection;
 

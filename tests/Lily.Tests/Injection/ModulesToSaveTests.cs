@@ -1,7 +1,7 @@
 using Lily.Tests.Serialization;
 using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Injection;
 

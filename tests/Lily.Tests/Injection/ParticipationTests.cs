@@ -1,10 +1,10 @@
-using Lily.Tests.Support;
+using Lily.Injection;
 using Lily.Tests.Support.Bypass;
 using Lily.Tests.Support.Zoo;
+using Lily.Tests.Support;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
-using Lily.Injection;
 
 namespace Lily.Tests.Injection;
 

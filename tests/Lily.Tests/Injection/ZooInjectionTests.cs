@@ -1,9 +1,9 @@
-using Lily.Tests.Serialization;
-using Lily.Tests.Support;
-using Lily.Tests.Support.Zoo;
-using static TorchSharp.torch;
 using Lily.Injection;
+using Lily.Tests.Serialization;
+using Lily.Tests.Support.Zoo;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Injection;
 

@@ -1,10 +1,10 @@
 using System.Diagnostics;
+using Lily.Injection;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
-using Lily.Injection;
-using Lily.Tuners;
 
 namespace Lily.Tests.Performance;
 

@@ -1,5 +1,5 @@
-using Lily.Tests.Support;
 using Lily.Planning;
+using Lily.Tests.Support;
 using Lily.Tuners;
 
 namespace Lily.Tests.Planning;

@@ -1,9 +1,9 @@
-using Lily.Tests.Core;
-using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Accounting;
 using Lily.Planning;
+using Lily.Tests.Support;
+using Lily.Tests.Tuners;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Planning;
 

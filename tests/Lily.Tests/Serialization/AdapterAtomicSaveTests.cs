@@ -1,8 +1,8 @@
+using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
-using Lily.Serialization;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Lily.Serialization;
 using Lily.Tests.Support;
-using Microsoft.Extensions.Logging;
 using Lily.Tuners;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,9 +1,9 @@
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

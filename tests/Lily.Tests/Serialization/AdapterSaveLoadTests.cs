@@ -1,11 +1,11 @@
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
+using Microsoft.Extensions.Logging;
 using TorchSharp.Modules;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

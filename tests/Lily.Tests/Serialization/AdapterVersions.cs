@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

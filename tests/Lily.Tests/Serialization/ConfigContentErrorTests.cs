@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using Lily.Serialization;
 using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,8 +1,8 @@
 using Lily.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

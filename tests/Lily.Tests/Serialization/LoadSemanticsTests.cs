@@ -1,7 +1,7 @@
 using Lily.Tests.Support;
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 namespace Lily.Tests.Serialization;
 

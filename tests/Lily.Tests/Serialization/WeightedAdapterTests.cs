@@ -1,9 +1,9 @@
-using Lily.Serialization;
-using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Analysis;
 using Lily.Deploy;
+using Lily.Serialization;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Serialization;
 

@@ -1,7 +1,7 @@
+using Lily.Injection;
 using Lily.Tests.Injection;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
-using Lily.Injection;
 
 namespace Lily.Tests.Trust;
 

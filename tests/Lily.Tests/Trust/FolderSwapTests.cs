@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
+using Lily.Serialization;
 using Lily.Tests.Support;
 using static TorchSharp.torch;
-using Lily.Serialization;
 
 namespace Lily.Tests.Trust;
 

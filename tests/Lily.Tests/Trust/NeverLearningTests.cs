@@ -1,7 +1,7 @@
+using Lily.Injection;
 using Lily.Tests.Support.Trust;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
-using Lily.Injection;
 
 namespace Lily.Tests.Trust;
 

@@ -1,9 +1,9 @@
+using Lily.Injection;
 using Lily.Tests.Injection;
 using Lily.Tests.Support.Bypass;
+using Lily.Tuners;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
-using Lily.Injection;
-using Lily.Tuners;
 
 namespace Lily.Tests.Trust;
 

@@ -1,8 +1,8 @@
+using Lily.Injection;
 using Lily.Tests.Injection;
 using Lily.Tests.Support.Trust;
 using static Lily.Tests.Injection.BypassZoo;
 using static TorchSharp.torch;
-using Lily.Injection;
 
 namespace Lily.Tests.Trust;
 

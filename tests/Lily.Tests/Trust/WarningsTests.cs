@@ -1,6 +1,6 @@
 using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Trust;
 

@@ -1,9 +1,9 @@
-using Lily.Tests.ExternalMethod;
-using static TorchSharp.torch;
 using Lily.Deploy;
 using Lily.Injection;
 using Lily.Planning;
+using Lily.Tests.ExternalMethod;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
 namespace Lily.Tests.Tuners;
 
@@ -20,11 +20,15 @@ public sealed class MethodBatteryTests : IDisposable
 
     private readonly string directory = Directory.CreateTempSubdirectory("lily-battery-").FullName;
 
-    static MethodBatteryTests() => GatedLoraConfigFields.Register();
+    static MethodBatteryTests()
+    {
+        GatedLoraConfigFields.Register();
+        RoutedLoraRegistration.Register();
+    }
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
-    /// <summary>The table: the built-in methods (DoRA as LoRA's variant) and the one defined in tests/ExternalMethod.</summary>
+    /// <summary>The table: the built-in methods (DoRA as LoRA's variant) and the two defined in tests/ExternalMethod (fixed factors, routed).</summary>
     public static readonly IReadOnlyList<MethodCase> Rows =
     [
         new("LoRA", "LORA", () => new LoraConfig { TargetModules = Targets, R = 2, LoraAlpha = 4 }),
@@ -33,6 +37,8 @@ public sealed class MethodBatteryTests : IDisposable
             (peft, x) => peft.FreezeRouting(peft.CalibrateRouting([x]))),
         new("CLoRA", "CLORA", () => new CLoraConfig { TargetModules = Targets, R = 2, NumBases = 2, Scaling = 0.5 }),
         new("gated LoRA (external)", GatedLoraConfig.Type, () => new GatedLoraConfig { TargetModules = Targets, R = 2, LoraAlpha = 4, GateInit = 0.3 }),
+        new("routed LoRA (external)", RoutedLoraConfig.Type, () => new RoutedLoraConfig { TargetModules = Targets, R = 2, LoraAlpha = 4, Experts = 3 },
+            (peft, x) => peft.FreezeRouting(peft.CalibrateRouting([x]))),
     ];
 
     public static TheoryData<MethodCase> Cases => new(Rows);
@@ -165,7 +171,7 @@ public sealed class MethodBatteryTests : IDisposable
         var covered = Rows.Select(r => r.PeftType).ToHashSet();
         // Registered in this process: the built-in methods and those the test project defines (the
         // static constructor registered them). A method registered anywhere in the tests needs a row.
-        PeftMethods.RegisteredTypes.Should().Contain(["LORA", "LILY", "CLORA", GatedLoraConfig.Type])
+        PeftMethods.RegisteredTypes.Should().Contain([LoraConfig.Type, LilyConfig.Type, CLoraConfig.Type, GatedLoraConfig.Type, RoutedLoraConfig.Type])
             .And.OnlyContain(t => covered.Contains(t));
     }
 }

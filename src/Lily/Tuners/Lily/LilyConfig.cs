@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Logging;
 using Lily.Serialization;
+using Microsoft.Extensions.Logging;
 
 namespace Lily.Tuners;
 

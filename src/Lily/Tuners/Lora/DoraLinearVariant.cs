@@ -1,6 +1,6 @@
+using Lily.Analysis;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Analysis;
 
 namespace Lily.Tuners;
 

@@ -1,7 +1,7 @@
 using Lily.Analysis;
+using Lily.Deploy;
 using Lily.Serialization;
 using static TorchSharp.torch;
-using Lily.Deploy;
 
 namespace Lily.Tuners;
 

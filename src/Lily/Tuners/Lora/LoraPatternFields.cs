@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using Lily.Serialization;
 using Lily.Matching;
+using Lily.Serialization;
 
 namespace Lily.Tuners;
 

@@ -1,7 +1,7 @@
 using Lily.Tests.Support;
 using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 public class ConfigValidationTests
 {

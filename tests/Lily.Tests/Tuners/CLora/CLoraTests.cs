@@ -1,15 +1,15 @@
 using Lily.Analysis;
+using Lily.Injection;
+using Lily.Planning;
 using Lily.Serialization;
 using Lily.Tests.Serialization;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using static Lily.Tests.Serialization.AdapterFiles;
 using static TorchSharp.torch;
-using Lily.Injection;
-using Lily.Planning;
-using Lily.Tuners;
 
-namespace Lily.Tests.CLora;
+namespace Lily.Tests.Tuners;
 
 /// <summary>
 /// CLoRA through the registry and the shared machinery: the update's rank, counts, SADE through the

@@ -1,6 +1,6 @@
 using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 /// <summary>Validation of the shared fields (exclusions, layers, all-linear) and of Lily's disjoint-targets rule.</summary>
 public class SharedConfigValidationTests

@@ -1,11 +1,11 @@
+using Lily.Injection;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using Microsoft.Extensions.Logging;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Injection;
-using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Injection;
 
 public class InjectionTests
 {

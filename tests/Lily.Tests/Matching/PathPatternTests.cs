@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Lily.Matching;
 using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Matching;
 
 /// <summary>User regular expressions: full-match anchoring, errors naming the field, and no hang on catastrophic backtracking.</summary>
 public class PathPatternTests

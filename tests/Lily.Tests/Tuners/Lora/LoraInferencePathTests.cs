@@ -1,7 +1,7 @@
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 /// <summary>
 /// LoRA's forward passes Bᵀ to its one GEMM as a contiguous copy while autograd records and as a view

@@ -1,8 +1,8 @@
 using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.CLora;
+namespace Lily.Tests.Tuners;
 
 /// <summary>
 /// SADE over layers that share bases: <see cref="PeftModel{TModel}.AuxiliaryLoss()"/> computes the Gram

@@ -1,7 +1,7 @@
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 /// <summary>LoraInit.Random (PEFT's init_lora_weights=False): B is kaiming-uniform too, so the adapter is not a no-op.</summary>
 public class LoraRandomInitTests

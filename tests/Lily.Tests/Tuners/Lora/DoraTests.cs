@@ -1,13 +1,13 @@
 using Lily.Analysis;
+using Lily.Injection;
+using Lily.Planning;
 using Lily.Serialization;
 using Lily.Tests.Serialization;
 using Lily.Tests.Support;
-using static TorchSharp.torch;
-using Lily.Injection;
-using Lily.Planning;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 /// <summary>
 /// DoRA (<c>use_dora</c>) against PEFT's own file and outputs (Fixtures/peft/lora_dora) and against a hand

@@ -1,8 +1,8 @@
 using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 public class GradientTests
 {

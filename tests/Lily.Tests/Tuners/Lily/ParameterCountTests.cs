@@ -1,9 +1,9 @@
-using Lily.Tests.Support;
-using static TorchSharp.torch;
 using Lily.Accounting;
+using Lily.Tests.Support;
 using Lily.Tuners;
+using static TorchSharp.torch;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 public class ParameterCountTests
 {

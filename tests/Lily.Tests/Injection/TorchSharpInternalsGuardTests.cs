@@ -1,10 +1,10 @@
 using System.Reflection;
+using Lily.Injection;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
-using Lily.Injection;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Injection;
 
 /// <summary>
 /// Version guard: src/Lily/Injection/ModuleTree.cs reads TorchSharp members that are not public API by

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Lily.Matching;
 using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Matching;
 
 /// <summary>
 /// Patterns mean what Python's re means (PEFT matches with it): .NET-only syntax and patterns that would escape the

@@ -1,10 +1,10 @@
+using Lily.Analysis;
 using Lily.Tests.Support;
+using Lily.Tuners;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Lily.Analysis;
-using Lily.Tuners;
 
-namespace Lily.Tests.Core;
+namespace Lily.Tests.Tuners;
 
 public class LilyForwardTests
 {

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Lily.Tests.CLora;
+namespace Lily.Tests.Tuners;
 
 /// <summary>SADE the slow way, for comparison: the d_in × d_out terms formed explicitly.</summary>
 internal static class SadeReference
