@@ -4,9 +4,9 @@ using Lily.Samples.QuickStart;
 
 // begin-snippet: quickstart
 using Lily;
+using Lily.Tuners;
 using TorchSharp;
 using static TorchSharp.torch;
-using Lily.Tuners;
 
 var model = new TinyTransformer(dim: 64, depth: 4, classes: 10);   // any TorchSharp model
 

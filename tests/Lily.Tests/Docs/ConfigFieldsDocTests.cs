@@ -55,8 +55,7 @@ public class ConfigFieldsDocTests
         foreach (var field in fields.Where(f => f.Property is not null))
         {
             string value = written.TryGetPropertyValue(field.Name, out var node) ? $"`{node?.ToJsonString() ?? "null"}`" : "(not written)";
-            string owner = type == typeof(PeftConfig) ? "PeftConfig" : type.Name;
-            sb.Append($"| `{field.Name}` | `{field.Property}` | {value} | {Summary(docs, $"P:Lily.{owner}.{field.Property}")} |\n");
+            sb.Append($"| `{field.Name}` | `{field.Property}` | {value} | {Summary(docs, $"P:{type.FullName}.{field.Property}")} |\n");
         }
         var others = fields.Where(f => f.Property is null).GroupBy(f => f.Note).ToList();
         if (others.Count == 0) return;
