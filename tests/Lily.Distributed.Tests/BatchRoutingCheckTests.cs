@@ -6,9 +6,9 @@ namespace Lily.Distributed.Tests;
 
 /// <summary>
 /// The warning data parallelism gives at start (rank 0 of more than one) for layers whose routing mixes
-/// across the batch. It reads <see cref="IRoutedAdapter.MixesAcrossBatch"/>, so Lily is checked here as any
-/// routed method would be (tests/Lily.Tests/ExternalMethod checks that a routed method defined outside the
-/// library declares it truthfully).
+/// across the batch. It reads <see cref="IRoutedAdapter.MixesAcrossBatch"/>: Lily is found by it, and so is
+/// routed LoRA, the routed method defined outside the library (its source is compiled in from
+/// tests/Lily.Tests/ExternalMethod, whose tests check that it declares the flag truthfully).
 /// </summary>
 public sealed class BatchRoutingCheckTests
 {
@@ -47,6 +47,22 @@ public sealed class BatchRoutingCheckTests
         BatchRoutingCheck.Warn(peft, logger);
 
         logger.Entries.Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_routed_method_defined_outside_the_library_is_found_by_its_capability(bool perToken)
+    {
+        var peft = Adapted(new Lily.Tests.ExternalMethod.RoutedLoraConfig { TargetModules = ["fc1", "fc2"], R = 2, Experts = 2 });
+        foreach (var layer in peft.AdaptedModules.Select(a => (Lily.Tests.ExternalMethod.RoutedLoraLinear)a.Layer))
+            layer.PerToken = perToken;
+        var logger = new ListLogger();
+
+        BatchRoutingCheck.LayersMixingAcrossBatch(peft).Should().Equal(perToken ? [] : ["fc1", "fc2"]);
+        BatchRoutingCheck.Warn(peft, logger);
+
+        logger.Entries.Should().HaveCount(perToken ? 0 : 1);
     }
 
     private sealed class ListLogger : ILogger
