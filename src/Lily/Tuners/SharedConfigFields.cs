@@ -16,38 +16,17 @@ internal static class SharedConfigFields
     [
         Field("target_modules", nameof(PeftConfig.TargetModules), TargetModulesNode, (f, name, c) =>
         {
-            switch (f.Node(name))
-            {
-                case JsonValue v when v.TryGetValue(out string? text) && string.Equals(text, PeftConfig.AllLinear, StringComparison.OrdinalIgnoreCase):
-                    Set(c, nameof(PeftConfig.TargetModules), new[] { PeftConfig.AllLinear });    // PEFT compares it case-insensitively
-                    break;
-                case JsonValue v when v.TryGetValue(out string? regex):
-                    Set(c, nameof(PeftConfig.TargetModulesRegex), regex);
-                    break;
-                case JsonArray:
-                    Set(c, nameof(PeftConfig.TargetModules), f.StringList(name));
-                    break;
-                default:
-                    throw f.Error(name, "must be a list of names or a regular expression");
-            }
+            if (f.Node(name) is JsonValue v && v.TryGetValue(out string? text) && string.Equals(text, PeftConfig.AllLinear, StringComparison.OrdinalIgnoreCase))
+                Set(c, nameof(PeftConfig.TargetModules), new[] { PeftConfig.AllLinear });    // PEFT compares it case-insensitively
+            else
+                ReadNamesOrRegex(f, name, c, nameof(PeftConfig.TargetModules), nameof(PeftConfig.TargetModulesRegex), "must be a list of names or a regular expression");
         }),
         Field("exclude_modules", nameof(PeftConfig.ExcludeModules),
             c => c.ExcludeModulesRegex is not null ? JsonValue.Create(c.ExcludeModulesRegex) : Strings(c.ExcludeModules),
             (f, name, c) =>
             {
-                switch (f.Node(name))
-                {
-                    case null:
-                        break;
-                    case JsonValue v when v.TryGetValue(out string? regex):
-                        Set(c, nameof(PeftConfig.ExcludeModulesRegex), regex);
-                        break;
-                    case JsonArray:
-                        Set(c, nameof(PeftConfig.ExcludeModules), f.StringList(name));
-                        break;
-                    default:
-                        throw f.Error(name, "must be a list of names, a regular expression or null");
-                }
+                if (f.Node(name) is not null)
+                    ReadNamesOrRegex(f, name, c, nameof(PeftConfig.ExcludeModules), nameof(PeftConfig.ExcludeModulesRegex), "must be a list of names, a regular expression or null");
             }),
         // PEFT also accepts a single int or string here; we always write a list (a single pattern as a string, as PEFT does).
         Field("layers_to_transform", nameof(PeftConfig.LayersToTransform),
@@ -109,4 +88,23 @@ internal static class SharedConfigFields
 
     private static JsonArray? Strings(IEnumerable<string>? values) =>
         values is null ? null : new JsonArray(values.Select(v => (JsonNode?)v).ToArray());
+
+    /// <summary>
+    /// PEFT's "a list of module names, or one string that is a regular expression" (target_modules,
+    /// exclude_modules): the list goes to <paramref name="listProperty"/>, the string to <paramref name="regexProperty"/>.
+    /// </summary>
+    private static void ReadNamesOrRegex(ConfigFieldReader f, string name, PeftConfig c, string listProperty, string regexProperty, string expected)
+    {
+        switch (f.Node(name))
+        {
+            case JsonValue v when v.TryGetValue(out string? regex):
+                Set(c, regexProperty, regex);
+                break;
+            case JsonArray:
+                Set(c, listProperty, f.StringList(name));
+                break;
+            default:
+                throw f.Error(name, expected);
+        }
+    }
 }
