@@ -35,7 +35,7 @@ public sealed record RoutedLoraConfig : PeftConfig
     /// check); writing, reading and validating follow from this table.
     /// </summary>
     public static readonly ConfigFields<RoutedLoraConfig> Fields = new ConfigFields<RoutedLoraConfig>()
-        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).")
+        .Field(c => c.R, "r", r => r >= 1 ? null : $"must be at least 1 (got {r}).", ConfigKnob.Rank)   // the size BudgetMatcher varies
         .Field(c => c.LoraAlpha, "lora_alpha", a => double.IsFinite(a) ? null : $"must be finite (got {a}).")
         .Field(c => c.Experts, "num_experts", e => e >= 1 ? null : $"must be at least 1 (got {e}).");
 
@@ -45,6 +45,12 @@ public sealed record RoutedLoraConfig : PeftConfig
         base.Validate();
         Fields.Validate(this);
     }
+
+    /// <inheritdoc />
+    public override string? RankKnob => Fields.RankKnob;
+
+    /// <inheritdoc />
+    public override PeftConfig WithKnob(string knob, int value) => Fields.WithKnob(this, knob, value) ?? throw UnknownKnob(knob);
 
     /// <inheritdoc />
     public override AdapterBuilder CreateBuilder() => new RoutedLoraBuilder(this);

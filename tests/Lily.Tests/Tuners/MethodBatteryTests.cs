@@ -1,6 +1,8 @@
+using System.Text.Json.Nodes;
 using Lily.Deploy;
 using Lily.Injection;
 using Lily.Planning;
+using Lily.Serialization;
 using Lily.Tests.ExternalMethod;
 using Lily.Tuners;
 using static TorchSharp.torch;
@@ -11,7 +13,7 @@ namespace Lily.Tests.Tuners;
 /// Every registered method through the same cases, as PEFT's custom-model test table runs every
 /// config through the same tests: the adapter changes the output and disabling it restores the base,
 /// every adapted layer takes part, a saved adapter reloads bit for bit, merging changes nothing, the
-/// meta device runs it, and the plan counts what is created. A new method gets a row in <see cref="Rows"/>;
+/// meta device runs it, the plan counts what is created, and budget matching finds the nearest rank. A new method gets a row in <see cref="Rows"/>;
 /// <see cref="Every_registered_method_has_a_row"/> fails until it has one.
 /// </summary>
 public sealed class MethodBatteryTests : IDisposable
@@ -163,6 +165,30 @@ public sealed class MethodBatteryTests : IDisposable
         counted.Should().BeGreaterThan(0);
         plan.TrainableParameters.Should().Be(counted);
         peft.GetParameterSummary().TrainableParameters.Should().Be(counted);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Budget_matching_finds_the_nearest_rank_or_refuses_a_method_without_one(MethodCase row)
+    {
+        var model = BaseModel(1);
+        var config = row.Config();
+        // LoRA r = 3 on the same layers: a budget every method can come near.
+        long budget = BudgetMatcher.Count(model, new LoraConfig { TargetModules = Targets, R = 3 });
+        if (config.RankKnob is not { } rank)
+        {
+            var refuse = () => BudgetMatcher.Match(model, config, budget);
+            refuse.Should().Throw<ArgumentException>().WithMessage($"*{config.PeftType} declares none*");
+            return;
+        }
+
+        var match = BudgetMatcher.Match(model, config, budget, maxRank: 16);
+
+        var peft = PeftModel.Create(BaseModel(1), match.Config);
+        peft.TrainableParameters().Sum(p => p.numel()).Should().Be(match.Trainable, "the count the matcher reports is what Create makes");
+        int r = JsonNode.Parse(AdapterConfigFile.ToJson(match.Config))![rank]!.GetValue<int>();
+        long Gap(int rr) => Math.Abs(BudgetMatcher.Count(model, match.Config.WithKnob(rank, rr)) - budget);
+        Gap(r).Should().BeLessThanOrEqualTo(Gap(r + 1));
+        if (r > 1) Gap(r).Should().BeLessThanOrEqualTo(Gap(r - 1));
     }
 
     [Fact]
