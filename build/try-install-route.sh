@@ -24,6 +24,7 @@ dotnet nuget add source "$feed" --name lily-local --configfile nuget.config
 dotnet add package Lily.TorchSharp --prerelease
 cat > Program.cs <<'CS'
 using Lily;
+using Lily.Tuners;
 using TorchSharp;
 using static TorchSharp.torch;
 
