@@ -13,9 +13,12 @@ public static class Program
     /// <c>read-adapter &lt;folder&gt; &lt;reference-root&gt; &lt;seconds&gt;</c>: loads and checks in a loop, prints a summary.
     /// <c>stress-adapter &lt;seconds&gt;</c>: one writer and two readers in this process on a temporary folder, prints the counts.
     /// <c>load-unprivileged &lt;folder&gt;</c>: as the user nobody, loads the adapter and prints the model's output.
+    /// <c>read-configs-first &lt;folder&gt;...</c>: reads each folder's config as the process's first use of the
+    /// library (before anything names a method) and prints its <c>peft_type</c>, or the error's message.
     /// </summary>
     public static int Main(string[] args)
     {
+        if (args is ["read-configs-first", .. var folders]) return Tuners.BuiltInRegistrationTests.ReadConfigsFirst(folders);
         torch.set_num_threads(1);
         if (args is ["load-unprivileged", var folder]) return Trust.ReadOnlyLoadTests.LoadAsNobody(folder);
         if (args is ["stress-adapter", var duration]) return Stress(TimeSpan.FromSeconds(double.Parse(duration, System.Globalization.CultureInfo.InvariantCulture)));
