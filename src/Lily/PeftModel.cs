@@ -2,7 +2,6 @@ using static TorchSharp.torch;
 
 using Microsoft.Extensions.Logging;
 using Lily.Injection;
-using Lily.Serialization;
 using Lily.Tuners;
 
 namespace Lily;

@@ -1,4 +1,3 @@
-using Lily.Analysis;
 using Lily.Tuners;
 using static TorchSharp.torch;
 

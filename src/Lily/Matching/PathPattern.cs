@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Lily.Tuners;
 
 namespace Lily.Matching;
 

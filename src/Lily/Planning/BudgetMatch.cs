@@ -1,5 +1,4 @@
 using System.Globalization;
-using Lily.Serialization;
 using Lily.Tuners;
 
 namespace Lily.Planning;

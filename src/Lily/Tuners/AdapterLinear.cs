@@ -1,4 +1,3 @@
-using Lily.Analysis;
 using Lily.Injection;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

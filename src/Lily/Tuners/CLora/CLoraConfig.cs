@@ -1,5 +1,3 @@
-using Lily.Serialization;
-
 namespace Lily.Tuners;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using Lily.Serialization;
 using Microsoft.Extensions.Logging;
 
 namespace Lily.Tuners;

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Lily.Matching;
-using Lily.Serialization;
 
 namespace Lily.Tuners;
 
