@@ -91,6 +91,6 @@ public static class LilyAnalysis
         if (experts < 1 || pool.shape[0] != experts * rank)
             throw new ArgumentException(
                 $"The pool has {pool.shape[0]} rows but E·r = {experts}·{rank} = {experts * rank} (expert-major [E·r, d_out] expected).", poolName);
-        return LilyExpertPool.Mix(pool, mixture.to(pool.dtype, pool.device), experts, rank);
+        return LilyExpertPool.Mix(pool, mixture.to(pool.dtype, pool.device), experts, rank, pool.size(1));
     }
 }

@@ -41,7 +41,7 @@ public sealed class LilyExpertPool : nn.Module<Tensor, Tensor>
     public Parameter Weight => weight;
 
     /// <summary>Mixes the experts: <c>[..., E]</c> weights → <c>[..., r, d_out]</c>.</summary>
-    public override Tensor forward(Tensor mixture) => Mix(weight, mixture, Experts, Rank);
+    public override Tensor forward(Tensor mixture) => Mix(weight, mixture, Experts, Rank, OutFeatures);
 
     /// <summary>
     /// <c>Σ_e p_e B_e</c> for a pool stored expert-major as <c>[E·r, d_out]</c>: <c>[..., E]</c> weights →
@@ -53,10 +53,10 @@ public sealed class LilyExpertPool : nn.Module<Tensor, Tensor>
     /// <param name="mixture">Expert weights <c>[..., E]</c> in the pool's dtype and on its device.</param>
     /// <param name="experts">E.</param>
     /// <param name="rank">r.</param>
-    internal static Tensor Mix(Tensor pool, Tensor mixture, long experts, long rank)
+    /// <param name="outFeatures">d_out (passed, not read from the pool: the forward path makes no extra native call).</param>
+    internal static Tensor Mix(Tensor pool, Tensor mixture, long experts, long rank, long outFeatures)
     {
         var lead = mixture.shape[..^1];
-        long outFeatures = pool.size(1);
         var combined = mixture.reshape(-1, experts).matmul(pool.reshape(experts, rank * outFeatures));
         return combined.view([.. lead, rank, outFeatures]);
     }
